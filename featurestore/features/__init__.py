@@ -1,0 +1,75 @@
+"""Registry of feature kinds.
+
+Each kind is one module in this package (discovered with :func:`pkgutil.iter_modules`, so adding a
+kind touches one file) that defines:
+
+``DEFAULTS`` : dict
+    Every keyword parameter of ``compute`` with its default value.
+``DESCRIPTION`` : str
+    One line for ``python cli.py features``.
+``VERSION`` : int
+    Bumped when the computation changes, so old stored feature sets are not reused.
+``compute(y, *, sr, **params)`` : function
+    A pure function: ``y`` is float32 audio of shape ``(..., n_samples)`` (one clip, or a batch of
+    clips of equal length); it returns float32 of shape ``(..., *feature_shape)``.
+"""
+
+import difflib
+import importlib
+import pkgutil
+from functools import lru_cache
+
+from featurestore.errors import ParameterError
+
+
+@lru_cache(maxsize=None)
+def available():
+    """Names of all feature kinds, sorted.
+
+    Returns
+    -------
+    names : tuple of str
+    """
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+
+
+def get(kind):
+    """The module implementing feature kind ``kind``.
+
+    Raises
+    ------
+    ParameterError
+        If ``kind`` is not a known kind; the message lists the valid ones and a close match.
+    """
+    if kind not in available():
+        raise ParameterError(_unknown("feature kind", kind, available()))
+    return importlib.import_module(f"{__name__}.{kind}")
+
+
+def resolve_params(kind, overrides=None):
+    """The full parameter dict of ``kind``: its defaults updated with ``overrides``.
+
+    Raises
+    ------
+    ParameterError
+        If an override names a parameter that ``kind`` does not have.
+    """
+    module = get(kind)
+    params = dict(module.DEFAULTS)
+    for name, value in (overrides or {}).items():
+        if name not in params:
+            raise ParameterError(_unknown(f"parameter of feature kind {kind!r}", name, params))
+        params[name] = value
+    return params
+
+
+def compute(kind, y, *, sr, **params):
+    """Compute feature ``kind`` of audio ``y`` with ``params`` (defaults for the rest)."""
+    return get(kind).compute(y, sr=sr, **resolve_params(kind, params))
+
+
+def _unknown(what, name, valid):
+    valid = sorted(valid)
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} {name!r}.{hint} Valid: {', '.join(valid)}"
