@@ -1,0 +1,338 @@
+"""Command line of the audio classification toolkit.
+
+    python cli.py demo                                  # the main job, on the built-in demo data
+    python cli.py extract --dataset urbansound8k --root PATH --features mel,mfcc --n-jobs 2
+    python cli.py grid --estimator lstm                 # grid search (demo data by default)
+    python cli.py cv --estimator svm                    # one configuration across the folds
+    python cli.py ensemble --estimators svm,piczak,lstm --method soft
+    python cli.py report results/*                      # compare runs
+    python cli.py predict --model results/RUN/model.joblib FILE...
+    python cli.py datasets | features | estimators | cache list | cache remove PATH
+
+Every command accepts --help; bad input exits with status 2 and a one-line reason.
+"""
+
+import argparse
+import ast
+import json
+import sys
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported on one line, exit status 2."""
+
+
+def parse_value(text):
+    """``"128"`` -> 128, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, ``"[32,32]"`` -> list,
+    anything else stays a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text.strip()
+
+
+def parse_settings(items):
+    """``["mel.n_mels=128", "audio.sr=16000"]`` -> ``{"mel": {"n_mels": 128}, "audio": {"sr": 16000}}``."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        scope, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise UsageError(f"--set {item!r}: expected KIND.PARAM=VALUE, e.g. mel.n_mels=128 or audio.sr=16000")
+        out.setdefault(scope, {})[name] = parse_value(value)
+    return out
+
+
+def parse_param_grid(items):
+    """``--param-grid`` values: a JSON object, or ``key=v1,v2`` items (repeatable)."""
+    grid = {}
+    for item in items or []:
+        text = item.strip()
+        if text.startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"--param-grid is not valid JSON: {exc}") from None
+            grid.update({k: v if isinstance(v, list) else [v] for k, v in loaded.items()})
+            continue
+        key, sep, values = text.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param-grid {item!r}: expected KEY=V1,V2 or a JSON object")
+        grid[key.strip()] = [parse_value(v) for v in _split_values(values)]
+    return grid
+
+
+def _split_values(text):
+    """Split on commas outside brackets: ``"[32,32],[64,64]"`` -> ``["[32,32]", "[64,64]"]``."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[({"
+        depth -= char in "])}"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
+
+
+# --------------------------------------------------------------------------- data sets and store
+def add_dataset_args(parser, default="demo"):
+    parser.add_argument("--dataset", default=default, help=f"data set name (default: {default}); see `datasets`")
+    parser.add_argument("--root", help="data set folder (for csv: the manifest file)")
+    parser.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", default=[],
+                        help="a data set option, e.g. esc10=true for esc50 (repeatable)")
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="skip metadata rows whose audio file is missing (recorded, with a warning)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip unreadable/empty/non-finite audio files (recorded) instead of stopping")
+    parser.add_argument("--cache", help="feature store folder (default: $FEATURESTORE_CACHE or ./cache)")
+    parser.add_argument("--set", action="append", metavar="KIND.PARAM=VALUE", default=[],
+                        help="override a feature or audio parameter, e.g. mel.n_mels=128, audio.sr=16000")
+    parser.add_argument("--n-jobs", type=int, default=1, help="parallel worker processes (default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def open_dataset(args):
+    from featurestore import load_dataset
+
+    options = {}
+    for item in args.dataset_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--dataset-option {item!r}: expected KEY=VALUE")
+        options[key.strip()] = parse_value(value)
+    root = args.root
+    if args.dataset == "demo" and root is None:  # the demo's audio lives in the store
+        root = open_store(args).root / "datasets" / "demo"
+    return load_dataset(args.dataset, root, skip_missing=args.skip_missing, **options)
+
+
+def open_store(args):
+    from featurestore import FeatureStore
+
+    return FeatureStore(args.cache) if args.cache else FeatureStore()
+
+
+def cmd_datasets(args):
+    from featurestore import datasets
+
+    for name in datasets.available():
+        module = datasets.get_module(name)
+        options = ", ".join(f"{k}={v!r}" for k, v in module.OPTIONS.items()) or "-"
+        print(f"{name:14s} {module.DESCRIPTION}\n{'':14s} audio defaults {module.AUDIO_DEFAULTS}; options: {options}")
+
+
+def cmd_features(args):
+    from featurestore import audio, features
+
+    print(f"{'audio':8s} settings of every extraction (--set audio.NAME=VALUE): {audio.AUDIO_DEFAULTS}")
+    for kind in features.available():
+        module = features.get(kind)
+        print(f"{kind:8s} {module.DESCRIPTION}\n{'':8s} defaults: {module.DEFAULTS}")
+
+
+def cmd_estimators(args):
+    import estimators
+
+    for name in estimators.available():
+        spec = estimators.get_spec(name)
+        params = f" {spec.feature_params}" if spec.feature_params else ""
+        print(f"{name:12s} input={spec.input:9s} feature={spec.feature}{params}\n{'':12s} {spec.description}\n"
+              f"{'':12s} grid: {json.dumps(spec.param_grid)}")
+
+
+def cmd_extract(args):
+    from featurestore import extract
+
+    dataset = open_dataset(args)
+    settings = parse_settings(args.set)
+    kinds = [k.strip() for k in args.features.split(",") if k.strip()]
+    unused = set(settings) - set(kinds) - {"audio"}
+    if unused:
+        raise UsageError(f"--set names {sorted(unused)[0]!r}, which is not among --features {','.join(kinds)}")
+    sets = extract(dataset, {k: settings.get(k, {}) for k in kinds}, store=open_store(args),
+                   audio=settings.get("audio"), n_jobs=args.n_jobs, batch_size=args.batch_size,
+                   skip_bad=args.skip_bad, dtype=args.dtype, progress=not args.no_progress)
+    for kind, fs in sets.items():
+        skipped = f", {len(fs.skipped)} skipped" if fs.skipped else ""
+        print(f"{kind}: {len(fs)} clips x {fs.feature_shape}{skipped} -> {fs.path}")
+    for row in dataset.skipped:
+        print(f"skipped (missing): {row['path']}", file=sys.stderr)
+    for fs in sets.values():
+        for row in fs.skipped:
+            print(f"skipped ({fs.kind}): {row['path']}: {row['reason']}", file=sys.stderr)
+
+
+def cmd_cache(args):
+    store = open_store(args)
+    if args.action == "list":
+        entries = store.entries()
+        if not entries:
+            print(f"the store at {store.root} is empty")
+        for e in entries:
+            shape = "x".join(map(str, e["shape"])) if e["shape"] else "-"
+            print(f"{e['status']:8s} {e['dataset']:13s} {e['kind']:7s} {e['n_clips']:6d} clips {shape:>14s} "
+                  f"{e['size_mb']:8.1f} MB  {e['path']}\n{'':9s}{json.dumps(e['params'])}")
+    else:
+        if not args.paths:
+            raise UsageError("cache remove needs the path(s) of feature sets; see `cache list`")
+        for path in args.paths:
+            store.remove(path)
+            print(f"removed {path}")
+
+
+# --------------------------------------------------------------------------- experiments
+def add_experiment_args(parser):
+    add_dataset_args(parser)
+    parser.add_argument("--feature", help="feature kind (default: the estimator's)")
+    parser.add_argument("--folds", help="test folds to run, e.g. 1,2 (default: all; training uses the others)")
+    parser.add_argument("--device", help="torch device: auto, cpu, cuda (default: the estimator's, auto)")
+    parser.add_argument("--max-epochs", type=int, help="maximum training epochs of torch nets")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of models and splits (default 0)")
+    parser.add_argument("--segments", type=int, metavar="WINDOW",
+                        help="classify clips by voting over windows of WINDOW frames (samples for waveforms)")
+    parser.add_argument("--vote", choices=["mean", "majority"], default="mean", help="segment vote (default mean)")
+    parser.add_argument("--output", help="results folder (default: results/<command>-<name>-<dataset>-<time>)")
+
+
+def experiment_from_args(args):
+    from pipelines.experiment import Experiment
+
+    settings = parse_settings(args.set)
+    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    return Experiment(dataset=open_dataset(args), store=open_store(args), settings=settings, folds=folds,
+                      n_jobs=args.n_jobs, seed=args.seed, device=args.device, max_epochs=args.max_epochs,
+                      skip_bad=args.skip_bad, progress=not args.no_progress, output=args.output)
+
+
+def cmd_grid(args):
+    experiment = experiment_from_args(args)
+    grid = parse_param_grid(args.param_grid) if args.param_grid else None
+    experiment.grid(args.estimator, kind=args.feature, param_grid=grid, scoring=args.scoring,
+                    segments=args.segments, vote=args.vote)
+
+
+def cmd_cv(args):
+    experiment = experiment_from_args(args)
+    params = {k: v[0] for k, v in parse_param_grid(args.params).items()} if args.params else {}
+    experiment.cv(args.estimator, kind=args.feature, params=params, segments=args.segments, vote=args.vote)
+
+
+def cmd_ensemble(args):
+    experiment = experiment_from_args(args)
+    names = [n.strip() for n in args.estimators.split(",") if n.strip()]
+    experiment.ensemble(names, method=args.method)
+
+
+def cmd_report(args):
+    from pipelines.experiment import report
+
+    report(args.results, output=args.output)
+
+
+def cmd_predict(args):
+    from pipelines.predict import predict_files
+
+    predictions = predict_files(args.model, args.files, hop=args.hop)
+    print(predictions.to_string(index=False))
+
+
+def cmd_demo(args):
+    from pipelines.experiment import run_demo
+
+    run_demo(store=open_store(args), n_jobs=args.n_jobs, progress=not args.no_progress, output=args.output)
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser():
+    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="the main job: extract the demo data's features, compare three models")
+    p.add_argument("--cache", help="feature store folder")
+    p.add_argument("--n-jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    p.add_argument("--output", help="results folder (default: results/demo-<time>)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    sub.add_parser("datasets", help="list data sets and their options").set_defaults(func=cmd_datasets)
+    sub.add_parser("features", help="list feature kinds and their parameters").set_defaults(func=cmd_features)
+    sub.add_parser("estimators", help="list estimators, inputs, default features and grids").set_defaults(
+        func=cmd_estimators)
+
+    p = sub.add_parser("extract", help="compute feature sets into the store (reused when present)")
+    add_dataset_args(p)
+    p.add_argument("--features", required=True, help="comma-separated feature kinds, e.g. mel,mfcc")
+    p.add_argument("--batch-size", type=int, default=32, help="clips per batch (default 32)")
+    p.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="storage dtype")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("cache", help="list or remove stored feature sets")
+    p.add_argument("action", choices=["list", "remove"])
+    p.add_argument("paths", nargs="*", help="feature set paths to remove (see `cache list`)")
+    p.add_argument("--cache", help="feature store folder")
+    p.set_defaults(func=cmd_cache)
+
+    p = sub.add_parser("grid", help="grid search of one estimator on the data set's folds")
+    p.add_argument("--estimator", required=True, help="registry name; see `estimators`")
+    p.add_argument("--param-grid", action="append", metavar="GRID",
+                   help="JSON object or KEY=V1,V2 (repeatable); default: the estimator's grid")
+    p.add_argument("--scoring", default="accuracy", choices=["accuracy", "balanced_accuracy", "f1_macro"],
+                   help="metric that picks the best parameters (default accuracy)")
+    add_experiment_args(p)
+    p.set_defaults(func=cmd_grid)
+
+    p = sub.add_parser("cv", help="cross-validate one configuration on the data set's folds")
+    p.add_argument("--estimator", required=True, help="registry name; see `estimators`")
+    p.add_argument("--params", action="append", metavar="KEY=VALUE", help="estimator parameters (repeatable)")
+    add_experiment_args(p)
+    p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser("ensemble", help="voting or stacking ensemble, each member on its own feature kind")
+    p.add_argument("--estimators", required=True, help="comma-separated registry names, e.g. svm,piczak,lstm")
+    p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft")
+    add_experiment_args(p)
+    p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser("report", help="one comparison table (and plot) of result folders")
+    p.add_argument("results", nargs="+", help="result folders written by grid, cv, ensemble or demo")
+    p.add_argument("--output", help="where to write comparison.csv/.md/.png (default: the first folder's parent)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("predict", help="classify audio files with a saved model")
+    p.add_argument("--model", required=True, help="model.joblib from a results folder")
+    p.add_argument("files", nargs="+", help="audio files; longer ones are classified by sliding windows")
+    p.add_argument("--hop", type=float, default=0.5, help="window hop as a fraction of the clip length (0.5)")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from featurestore.errors import FeatureStoreError
+
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted: what was computed is stored; run the same command again to resume", file=sys.stderr)
+        return 130
+    except (UsageError, FeatureStoreError, ValueError, KeyError, FileNotFoundError) as exc:
+        if args.debug:
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

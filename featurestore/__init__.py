@@ -1,0 +1,18 @@
+"""Feature store: audio data sets decoded once, features computed once into HDF5 and reused.
+
+>>> from featurestore import load_dataset, extract
+>>> ds = load_dataset("demo")                                   # doctest: +SKIP
+>>> sets = extract(ds, {"mel": {"n_mels": 60}, "mfcc": {}})     # doctest: +SKIP
+>>> X = sets["mel"].read(ds.clips["clip_id"])                   # doctest: +SKIP
+"""
+
+from featurestore.datasets import Dataset, load_dataset
+from featurestore.errors import (AudioError, DatasetError, FeatureStoreError, MissingFilesError,
+                                 ParameterError, StoreLockedError)
+from featurestore.extraction import extract
+from featurestore.store import FeatureSet, FeatureStore
+
+__all__ = [
+    "AudioError", "Dataset", "DatasetError", "FeatureSet", "FeatureStore", "FeatureStoreError",
+    "MissingFilesError", "ParameterError", "StoreLockedError", "extract", "load_dataset",
+]

@@ -1,0 +1,27 @@
+"""UrbanSound8K (Salamon, Jacoby & Bello 2014): 8,732 clips of at most 4 s in 10 predefined folds.
+
+Layout: ``ROOT/metadata/UrbanSound8K.csv`` with the columns ``slice_file_name, fsID, start, end,
+salience, fold, classID, class`` and the audio in ``ROOT/audio/fold1`` ... ``fold10``. The clips are
+already cut: ``start``/``end`` are positions in the original Freesound recording, not in the file,
+so they are kept as information only. Label = ``class``, fold = ``fold``, group = ``fsID`` (clips cut
+from one recording must stay in one fold; the predefined folds guarantee it).
+"""
+
+from featurestore.datasets import read_metadata_csv
+
+NAME = "urbansound8k"
+DESCRIPTION = "UrbanSound8K: 10 classes, 10 predefined folds, clips up to 4 s (ROOT/metadata, ROOT/audio/foldN)"
+AUDIO_DEFAULTS = {"duration": 4.0}
+OPTIONS = {}
+COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
+
+
+def load_table(root):
+    """Clip table of UrbanSound8K under ``root``."""
+    table = read_metadata_csv(root / "metadata" / "UrbanSound8K.csv", COLUMNS, NAME)
+    table.insert(0, "clip_id", table["slice_file_name"].map(lambda f: f.rsplit(".", 1)[0]))
+    table.insert(1, "path", [str(root / "audio" / f"fold{fold}" / f)
+                             for fold, f in zip(table["fold"], table["slice_file_name"])])
+    table["label"] = table["class"]
+    table["group"] = table["fsID"]
+    return table

@@ -1,0 +1,170 @@
+"""Extraction: decode each clip once, compute every requested feature kind, store the results.
+
+Clips are processed in batches of equal-length audio, so each feature kind is computed for a whole
+batch at once; batches run in parallel worker processes (joblib), and the single writer (this
+process) stores each batch as soon as it arrives, which makes an interrupted extraction resumable.
+"""
+
+from contextlib import ExitStack
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from featurestore import audio as audio_io
+from featurestore import features
+from featurestore.errors import AudioError, ParameterError
+from featurestore.store import STORAGE_DTYPES, FeatureStore
+
+
+def resolve_audio_params(dataset, overrides=None):
+    """The audio settings of an extraction: library defaults < data set defaults < ``overrides``."""
+    params = {**audio_io.AUDIO_DEFAULTS, **dataset.audio_defaults}
+    for name, value in (overrides or {}).items():
+        if name not in params:
+            raise ParameterError(features._unknown("audio parameter", name, params))
+        params[name] = value
+    audio_io.check_audio_params(**params)
+    return params
+
+
+def normalise_kinds(kinds):
+    """``["mel", "mfcc"]`` or ``{"mel": {"n_mels": 128}}`` -> ``{kind: full params}``."""
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    if not isinstance(kinds, dict):
+        kinds = {kind: {} for kind in kinds}
+    if not kinds:
+        raise ParameterError("no feature kind requested")
+    return {kind: features.resolve_params(kind, overrides) for kind, overrides in kinds.items()}
+
+
+def extract(dataset, kinds, *, store=None, audio=None, n_jobs=1, batch_size=32, skip_bad=False,
+            dtype="float32", progress=True):
+    """Compute feature sets of ``dataset`` into the store, or find them there.
+
+    Parameters
+    ----------
+    dataset : featurestore.datasets.Dataset
+    kinds : list of str or dict
+        Feature kinds, or ``{kind: parameter overrides}``.
+    store : FeatureStore, optional
+        Defaults to the store at :func:`featurestore.store.default_root`.
+    audio : dict, optional
+        Overrides of the audio settings (``sr``, ``duration``, ``pad_mode``, ``normalize``).
+    n_jobs : int
+        Worker processes (joblib semantics: -1 = all cores).
+    batch_size : int
+        Clips per batch (per task).
+    skip_bad : bool
+        When False, an unusable audio file stops the extraction with an :class:`AudioError` naming
+        it (after storing every batch already computed). When True it is skipped, recorded in the
+        feature set's ``skipped`` attribute, and never stored.
+    dtype : {"float32", "float16"}
+        Storage dtype; reads always return float32.
+    progress : bool
+        Show a progress bar with clips per second.
+
+    Returns
+    -------
+    dict
+        ``{kind: FeatureSet}``.
+    """
+    if dtype not in STORAGE_DTYPES:
+        raise ParameterError(f"dtype={dtype!r} must be one of {', '.join(STORAGE_DTYPES)}")
+    if int(batch_size) < 1:
+        raise ParameterError(f"batch_size={batch_size} must be a positive integer")
+    store = store if store is not None else FeatureStore()
+    kinds = normalise_kinds(kinds)
+    audio = resolve_audio_params(dataset, audio)
+    result = {kind: store.get(dataset, kind, params, audio, dtype) for kind, params in kinds.items()}
+    todo = {kind: params for kind, params in kinds.items() if result[kind] is None}
+    if not todo:
+        return result
+    table = dataset.describe_table()
+    with ExitStack() as stack:
+        writers = {kind: stack.enter_context(store.writer(dataset, kind, params, audio, dtype))
+                   for kind, params in todo.items()}
+        done = {kind: writer.done() for kind, writer in writers.items()}
+        pending = dataset.clips[[any(c not in d for d in done.values()) for c in dataset.clips["clip_id"]]]
+        if len(pending):
+            _run(pending, todo, audio, writers, done, n_jobs=n_jobs, batch_size=int(batch_size),
+                 skip_bad=skip_bad, progress=progress, label=f"{dataset.name}: {', '.join(todo)}")
+        for kind, writer in writers.items():
+            result[kind] = writer.finalize(table)
+    return result
+
+
+def _run(pending, kinds, audio, writers, done, *, n_jobs, batch_size, skip_bad, progress, label):
+    ids = pending["clip_id"].tolist()
+    paths = pending["path"].tolist()
+    batches = [(ids[i:i + batch_size], paths[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
+    tasks = (delayed(compute_batch)(b_ids, b_paths, kinds, audio) for b_ids, b_paths in batches)
+    bar = tqdm(total=len(ids), desc=label, unit="clip", smoothing=0.1, mininterval=0.5, disable=not progress)
+    first_error = None
+    try:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        for batch_ids, values, failures in parallel(tasks):
+            if failures and not skip_bad and first_error is None:
+                first_error = failures[0]
+            skipped = failures if skip_bad else []
+            for kind, writer in writers.items():
+                keep = [i for i, c in enumerate(batch_ids) if c not in done[kind]]
+                fresh_skips = [s for s in skipped if s["clip_id"] not in done[kind]]
+                if keep or fresh_skips:
+                    writer.write_batch([batch_ids[i] for i in keep], values[kind][keep], fresh_skips)
+            bar.update(len(batch_ids) + len(failures))
+            if first_error is not None:
+                break  # everything computed so far is stored; the rest is not started
+    finally:
+        bar.close()
+    if first_error is not None:
+        raise AudioError(first_error["path"], f"{first_error['reason']} (extraction stopped; batches already "
+                                              f"computed are kept; pass --skip-bad to skip unusable files)")
+
+
+def compute_batch(clip_ids, paths, kinds, audio):
+    """Decode a batch of clips and compute every feature kind for it (runs in a worker).
+
+    Parameters
+    ----------
+    clip_ids, paths : list of str
+    kinds : dict
+        ``{kind: full params}``.
+    audio : dict
+        Audio settings for :func:`featurestore.audio.load_clip`.
+
+    Returns
+    -------
+    ok_ids : list of str
+        Clips computed, in input order.
+    values : dict
+        ``{kind: np.ndarray [shape=(len(ok_ids), *feature_shape)], float32}``.
+    failures : list of dict
+        ``{"clip_id", "path", "reason"}`` for clips that could not be used.
+    """
+    signals, ok_ids, failures = [], [], []
+    for clip_id, path in zip(clip_ids, paths):
+        try:
+            signals.append(audio_io.load_clip(path, **audio))
+            ok_ids.append(clip_id)
+        except AudioError as exc:
+            failures.append({"clip_id": clip_id, "path": exc.path, "reason": exc.problem})
+    if audio["duration"] is None and len({len(s) for s in signals}) > 1:
+        raise ParameterError("audio duration=None needs clips of equal length; set a duration")
+    batch = np.stack(signals) if signals else np.zeros((0, 0), np.float32)
+    values = {}
+    for kind, params in kinds.items():
+        out = features.get(kind).compute(batch, sr=audio["sr"], **params) if len(batch) else None
+        values[kind] = out
+    if len(batch):
+        # A clip whose features are not finite is unusable too; never store garbage.
+        finite = np.all([np.isfinite(v.reshape(len(batch), -1)).all(axis=1) for v in values.values()], axis=0)
+        for i in np.flatnonzero(~finite)[::-1]:
+            failures.append({"clip_id": ok_ids[i], "path": paths[clip_ids.index(ok_ids[i])],
+                             "reason": "features contain NaN or infinite values"})
+            del ok_ids[i]
+        values = {kind: v[finite] for kind, v in values.items()}
+    else:
+        values = {kind: np.zeros((0,), np.float32) for kind in kinds}
+    return ok_ids, values, failures

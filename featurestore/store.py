@@ -1,0 +1,436 @@
+"""The feature store: feature sets in HDF5 under ``cache/``, keyed by their full parameters.
+
+Layout under the store's root (``./cache`` by default, ``FEATURESTORE_CACHE`` or ``--cache DIR``)::
+
+    features/<dataset>-<identity[:10]>/<kind>-<key[:12]>.h5       complete feature sets
+    features/<dataset>-<identity[:10]>/<kind>-<key[:12]>.partial/  an extraction in progress
+    datasets/                                                      built-in data sets' audio
+
+A feature set is addressed by the data set's identity (its clip table, options and files' sizes and
+times) and a stable hash of the feature kind, its version, its full parameters, the audio settings and
+the storage dtype. Its HDF5 file holds ``features`` (n_clips, *feature_shape), ``clip_ids`` (n_clips,)
+and ``clip_table`` (the JSON clip table it was computed for), with the parameters, library versions,
+creation time and skipped clips as attributes.
+
+Crash safety: extraction writes batches into the ``.partial`` folder, each batch one ``.npz`` file
+written under a temporary name and renamed, so a killed process leaves only whole batches and a rerun
+resumes from them. The ``.h5`` file appears, by an atomic rename, only once every clip is computed:
+a partly written feature set is never read as complete. A lock file in the ``.partial`` folder
+keeps a second writer out; readers need no lock and open the file themselves (worker processes too).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import h5py
+import numpy as np
+from filelock import FileLock, Timeout
+
+from featurestore import features
+from featurestore.errors import FeatureStoreError, StoreLockedError
+
+ENV_VAR = "FEATURESTORE_CACHE"
+STORAGE_DTYPES = ("float32", "float16")
+_LIBRARIES = ("numpy", "scipy", "librosa", "soundfile", "soxr", "h5py")
+
+
+def default_root():
+    """The store's root: ``$FEATURESTORE_CACHE`` if set, else ``./cache``."""
+    return Path(os.environ.get(ENV_VAR) or "cache").expanduser().resolve()
+
+
+def feature_key(kind, params, audio, dtype="float32"):
+    """Stable hash of everything that determines a feature set's values (hex str)."""
+    payload = {"kind": kind, "version": features.get(kind).VERSION, "params": params, "audio": audio,
+               "dtype": dtype}
+    return hashlib.sha1(_canonical_json(payload).encode()).hexdigest()
+
+
+def _canonical_json(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (tuple, np.ndarray)):
+        return list(value)
+    raise TypeError(f"parameter value {value!r} is not JSON-serialisable")
+
+
+def library_versions():
+    """Versions of the libraries that compute features, recorded with every feature set."""
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+class FeatureSet:
+    """A complete feature set in the store, read-only.
+
+    Reading loads the whole ``features`` array with one contiguous read (cached per process, keyed
+    by the file's path and modification time) and indexes it in memory: h5py's fancy indexing over
+    HDF5 data sets is orders of magnitude slower.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.h5`` file.
+    """
+
+    _cache = {}  # (path, mtime_ns) -> (clip_ids, index, features) for this process
+    _cache_limit_bytes = 4 * 2**30
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FeatureStoreError(f"feature set {self.path} does not exist")
+        with h5py.File(self.path, "r") as f:
+            self.attrs = {k: _decode_attr(v) for k, v in f.attrs.items()}
+            self.shape = tuple(f["features"].shape)
+
+    @property
+    def kind(self):
+        return self.attrs["kind"]
+
+    @property
+    def params(self):
+        return self.attrs["params"]
+
+    @property
+    def audio(self):
+        return self.attrs["audio"]
+
+    @property
+    def feature_shape(self):
+        """Shape of one clip's feature array."""
+        return self.shape[1:]
+
+    @property
+    def skipped(self):
+        """Clips left out because their audio could not be used: list of dict."""
+        return self.attrs.get("skipped", [])
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        return f"FeatureSet({self.kind}, {len(self)} clips x {self.feature_shape}, {self.path.name})"
+
+    @property
+    def clip_ids(self):
+        """Clip ids in storage order, ndarray of str, shape (n_clips,)."""
+        return self._load()[0]
+
+    def index_of(self, clip_ids):
+        """Row numbers of ``clip_ids``; KeyError naming the first id the set lacks."""
+        index = self._load()[1]
+        try:
+            return np.fromiter((index[c] for c in clip_ids), dtype=np.intp, count=len(clip_ids))
+        except KeyError as exc:
+            raise KeyError(f"clip {exc.args[0]!r} is not in feature set {self.path} "
+                           f"(skipped at extraction, or another data set)") from None
+
+    def read(self, clip_ids=None):
+        """Features of ``clip_ids`` (all clips in storage order when None).
+
+        Returns
+        -------
+        X : np.ndarray [shape=(n, *feature_shape)], float32
+        """
+        data = self._load()[2]
+        if clip_ids is None:
+            return data.astype(np.float32)  # a copy: the cached array must stay untouched
+        return data[self.index_of(list(clip_ids))].astype(np.float32, copy=False)
+
+    def clip_table(self):
+        """The clip table the set was computed for, as a DataFrame."""
+        import pandas as pd
+
+        with h5py.File(self.path, "r") as f:
+            return pd.read_json(_StringIO(f["clip_table"][()].decode()), orient="split", dtype=False)
+
+    def _load(self):
+        key = (str(self.path), self.path.stat().st_mtime_ns)
+        cached = FeatureSet._cache.get(key)
+        if cached is None:
+            with h5py.File(self.path, "r") as f:
+                ids = f["clip_ids"].asstr()[...]
+                data = f["features"][...]
+            cached = (ids, {c: i for i, c in enumerate(ids)}, data)
+            self._remember(key, cached)
+        return cached
+
+    @classmethod
+    def _remember(cls, key, entry):
+        total = sum(e[2].nbytes for e in cls._cache.values())
+        while cls._cache and total + entry[2].nbytes > cls._cache_limit_bytes:
+            oldest = next(iter(cls._cache))
+            total -= cls._cache.pop(oldest)[2].nbytes
+        cls._cache[key] = entry
+
+
+def _StringIO(text):
+    import io
+
+    return io.StringIO(text)
+
+
+def _decode_attr(value):
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class FeatureSetWriter:
+    """Writes one feature set batch by batch; resumable; one writer at a time.
+
+    Use as a context manager (it holds the lock). ``done`` tells which clips are already stored,
+    ``write_batch`` stores a batch atomically and ``finalize`` assembles the ``.h5`` file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The final ``.h5`` path.
+    attrs : dict
+        Attributes to record (kind, params, audio, dataset, ...), JSON-serialisable.
+    dtype : {"float32", "float16"}
+        Storage dtype.
+    """
+
+    def __init__(self, path, attrs, dtype="float32"):
+        self.path = Path(path)
+        self.partial = self.path.with_suffix(".partial")
+        self.attrs = attrs
+        self.dtype = dtype
+        self._lock = FileLock(str(self.path.with_suffix(".lock")), timeout=0)
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise StoreLockedError(
+                f"another process is writing feature set {self.path.name} in {self.path.parent} "
+                f"(lock {self._lock.lock_file}); wait for it to finish or stop it") from None
+        self.partial.mkdir(exist_ok=True)
+        meta = self.partial / "attrs.json"
+        if not meta.exists():
+            _atomic_write_text(meta, _canonical_json(self.attrs))
+        return self
+
+    def __exit__(self, *exc_info):
+        self._lock.release()
+        return False
+
+    def _parts(self):
+        return sorted(self.partial.glob("part-*.npz"))
+
+    def done(self):
+        """Ids of the clips already stored or skipped in earlier batches: set of str."""
+        done = set()
+        for part in self._parts():
+            with np.load(part) as z:
+                done.update(z["clip_ids"].tolist())
+                done.update(z["skipped_ids"].tolist())
+        return done
+
+    def write_batch(self, clip_ids, values, skipped=()):
+        """Store one batch atomically.
+
+        Parameters
+        ----------
+        clip_ids : sequence of str, length n
+        values : np.ndarray [shape=(n, *feature_shape)]
+        skipped : sequence of dict
+            Clips of this batch left out: ``{"clip_id", "path", "reason"}``.
+        """
+        values = np.asarray(values, dtype=self.dtype)
+        if len(values) != len(clip_ids):
+            raise ValueError(f"{len(clip_ids)} clip ids but {len(values)} feature rows")
+        skipped = list(skipped)
+        tmp = self.partial / f".tmp-{uuid.uuid4().hex}.npz"
+        np.savez(tmp, clip_ids=np.asarray(list(clip_ids), dtype=str), features=values,
+                 skipped_ids=np.asarray([s["clip_id"] for s in skipped], dtype=str),
+                 skipped_json=np.asarray(json.dumps(skipped)))
+        os.replace(tmp, self.partial / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz")
+
+    def finalize(self, clip_table):
+        """Assemble the parts into the ``.h5`` file, in the clip table's order, and drop the parts.
+
+        Parameters
+        ----------
+        clip_table : pandas.DataFrame
+            The clip table the set is computed for (``Dataset.describe_table()``); every clip must
+            be stored or skipped.
+
+        Returns
+        -------
+        FeatureSet
+        """
+        parts = self._parts()
+        stored, skipped = {}, []
+        feature_shape = None
+        for n, part in enumerate(parts):
+            with np.load(part) as z:
+                for row, clip in enumerate(z["clip_ids"].tolist()):
+                    stored[clip] = (n, row)
+                skipped.extend(json.loads(str(z["skipped_json"])))
+                if len(z["clip_ids"]):
+                    feature_shape = z["features"].shape[1:]
+        order = [c for c in clip_table["clip_id"] if c in stored]
+        missing = set(clip_table["clip_id"]) - set(stored) - {s["clip_id"] for s in skipped}
+        if missing:
+            raise FeatureStoreError(f"cannot finalize {self.path.name}: {len(missing)} clips not computed")
+        if not order:
+            raise FeatureStoreError(f"feature set {self.path.name}: every clip was skipped "
+                                    f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
+        position = {c: i for i, c in enumerate(order)}
+        tmp = self.path.with_name(f".{self.path.stem}-{uuid.uuid4().hex[:8]}.h5.tmp")
+        attrs = {**self.attrs, "skipped": skipped, "created": datetime.now(timezone.utc).isoformat(),
+                 "versions": library_versions(), "n_clips": len(order), "dtype": self.dtype}
+        with h5py.File(tmp, "w") as f:
+            data = f.create_dataset("features", shape=(len(order), *feature_shape), dtype=self.dtype)
+            for part in parts:
+                with np.load(part) as z:
+                    ids = z["clip_ids"].tolist()
+                    if not ids:
+                        continue
+                    rows = np.array([position[c] for c in ids])
+                    values = z["features"]
+                    for start, stop, src in _runs(rows):
+                        data[start:stop] = values[src:src + stop - start]
+            f.create_dataset("clip_ids", data=np.array(order, dtype=object), dtype=h5py.string_dtype())
+            f.create_dataset("clip_table", data=clip_table.to_json(orient="split", index=False))
+            for key, value in attrs.items():
+                f.attrs[key] = value if isinstance(value, (str, int, float)) else _canonical_json(value)
+        os.replace(tmp, self.path)
+        shutil.rmtree(self.partial)
+        return FeatureSet(self.path)
+
+
+def _runs(rows):
+    """Split destination rows into contiguous runs: yields (start, stop, source_offset)."""
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i] != rows[i - 1] + 1:
+            yield int(rows[start]), int(rows[i - 1]) + 1, start
+            start = i
+
+
+def _atomic_write_text(path, text):
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class FeatureStore:
+    """The store under one root folder.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path, optional
+        Defaults to :func:`default_root`.
+    """
+
+    def __init__(self, root=None):
+        self.root = Path(root).expanduser().resolve() if root is not None else default_root()
+
+    def __repr__(self):
+        return f"FeatureStore({str(self.root)!r})"
+
+    def dataset_dir(self, dataset):
+        """Folder of ``dataset``'s feature sets."""
+        return self.root / "features" / f"{dataset.name}-{dataset.identity[:10]}"
+
+    def path_for(self, dataset, kind, params, audio, dtype="float32"):
+        """Where the feature set of these parameters lives (whether or not it exists)."""
+        key = feature_key(kind, params, audio, dtype)
+        return self.dataset_dir(dataset) / f"{kind}-{key[:12]}.h5"
+
+    def get(self, dataset, kind, params, audio, dtype="float32"):
+        """The complete :class:`FeatureSet` of these parameters, or None if not stored."""
+        path = self.path_for(dataset, kind, params, audio, dtype)
+        return FeatureSet(path) if path.is_file() else None
+
+    def writer(self, dataset, kind, params, audio, dtype="float32"):
+        """A :class:`FeatureSetWriter` for these parameters."""
+        attrs = {"kind": kind, "params": params, "audio": audio, "dataset": dataset.name,
+                 "dataset_options": dataset.options, "dataset_root": str(dataset.root),
+                 "dataset_identity": dataset.identity,
+                 "key": feature_key(kind, params, audio, dtype), "version": features.get(kind).VERSION}
+        return FeatureSetWriter(self.path_for(dataset, kind, params, audio, dtype), attrs, dtype)
+
+    def entries(self):
+        """Every feature set in the store, complete or partial.
+
+        Returns
+        -------
+        list of dict
+            ``path``, ``dataset``, ``kind``, ``status`` ("complete" or "partial"), ``n_clips``,
+            ``shape``, ``params``, ``size_mb``, ``created``.
+        """
+        rows = []
+        for path in sorted((self.root / "features").glob("*/*.h5")):
+            fs = FeatureSet(path)
+            rows.append({"path": str(path), "dataset": fs.attrs["dataset"], "kind": fs.kind,
+                         "status": "complete", "n_clips": len(fs), "shape": fs.feature_shape,
+                         "params": fs.params, "size_mb": round(path.stat().st_size / 2**20, 1),
+                         "created": fs.attrs.get("created", "")})
+        for partial in sorted((self.root / "features").glob("*/*.partial")):
+            meta = partial / "attrs.json"
+            attrs = json.loads(meta.read_text()) if meta.exists() else {}
+            n_done = 0
+            for part in partial.glob("part-*.npz"):
+                with np.load(part) as z:
+                    n_done += len(z["clip_ids"])
+            rows.append({"path": str(partial.with_suffix(".h5")), "dataset": attrs.get("dataset", "?"),
+                         "kind": attrs.get("kind", "?"), "status": "partial", "n_clips": n_done,
+                         "shape": None, "params": attrs.get("params", {}),
+                         "size_mb": round(sum(p.stat().st_size for p in partial.iterdir()) / 2**20, 1),
+                         "created": ""})
+        return rows
+
+    def remove(self, path):
+        """Remove the feature set at ``path`` (its ``.h5``, partial batches and lock).
+
+        Raises
+        ------
+        FeatureStoreError
+            If ``path`` is not a feature set of this store, or a writer holds it.
+        """
+        path = Path(path).resolve()
+        if path.suffix == ".partial":
+            path = path.with_suffix(".h5")
+        if self.root / "features" not in path.parents or path.suffix != ".h5":
+            raise FeatureStoreError(f"{path} is not a feature set of the store at {self.root}")
+        if not path.exists() and not path.with_suffix(".partial").exists():
+            raise FeatureStoreError(f"no feature set at {path}")
+        lock = FileLock(str(path.with_suffix(".lock")), timeout=0)
+        try:
+            with lock:
+                path.unlink(missing_ok=True)
+                shutil.rmtree(path.with_suffix(".partial"), ignore_errors=True)
+        except Timeout:
+            raise StoreLockedError(f"feature set {path.name} is being written; not removed") from None
+        path.with_suffix(".lock").unlink(missing_ok=True)
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()

@@ -1,0 +1,181 @@
+"""Build experiment pipelines from registry names: features from the store, then the model.
+
+Every pipeline is ``Pipeline([("features", FeatureLoader(...)), ("model", estimator)])`` and takes clip
+ids, so pipelines of different feature kinds mix in one ``VotingClassifier`` or ``StackingClassifier``.
+"""
+
+import difflib
+import inspect
+
+from sklearn.ensemble import StackingClassifier, VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+import estimators
+from featurestore.extraction import extract
+from featurestore.store import FeatureSet
+from pipelines.loader import FeatureLoader
+from pipelines.segments import SegmentClassifier
+from pipelines.splits import ClipSplitter
+
+SEGMENT_PARAMS = ("window", "overlap", "vote")
+
+
+def feature_params_for(name, kind=None, overrides=None):
+    """Feature kind and parameter overrides for estimator ``name``.
+
+    The estimator's default feature parameters apply only to its default kind; ``overrides`` win.
+
+    Returns
+    -------
+    kind : str
+    params : dict
+    """
+    spec = estimators.get_spec(name)
+    kind = kind or spec.feature
+    params = dict(spec.feature_params) if kind == spec.feature else {}
+    params.update(overrides or {})
+    return kind, params
+
+
+def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, segment_overlap=0.5,
+                  vote="mean", **params):
+    """A pipeline from clip ids to predictions.
+
+    Parameters
+    ----------
+    estimator : str or estimator
+        A registry name (built with ``params``) or an unfitted scikit-learn estimator.
+    feature_set : FeatureSet or str
+        The stored feature set its features come from.
+    input : str, optional
+        Input layout for the model (default: the registry's, or ``"flat"`` for an instance).
+    segment_window : int, optional
+        Wrap the model in a :class:`SegmentClassifier` with windows of this many time steps
+        (frames, or samples for waveforms), ``segment_overlap`` and ``vote``.
+    **params
+        Parameters of the registry estimator.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``features`` and ``model``.
+    """
+    if isinstance(estimator, str):
+        spec = estimators.get_spec(estimator)
+        model = spec.build(**params)
+        input = input or spec.input
+    else:
+        model = estimator
+        input = input or "flat"
+    if segment_window:
+        model = SegmentClassifier(model, window=int(segment_window), overlap=segment_overlap,
+                                  time_axis=0 if input == "sequence" else -1, vote=vote)
+    path = feature_set.path if isinstance(feature_set, FeatureSet) else feature_set
+    return Pipeline([("features", FeatureLoader(str(path), input=input)), ("model", model)])
+
+
+def prefix_params(pipeline, params):
+    """Map estimator-level keys (``module__hidden_size``, ``C``) to pipeline keys.
+
+    Keys that already start with a step name (``model__``, ``features__``) are kept. With segment
+    voting, ``window``/``overlap``/``vote`` address the wrapper and other keys the wrapped model.
+    """
+    segmented = isinstance(pipeline.named_steps["model"], SegmentClassifier)
+    out = {}
+    for key, value in params.items():
+        if key.split("__")[0] in pipeline.named_steps:
+            out[key] = value
+        elif segmented and key not in SEGMENT_PARAMS:
+            out[f"model__estimator__{key}"] = value
+        else:
+            out[f"model__{key}"] = value
+    return out
+
+
+def check_params(pipeline, params, name="the pipeline"):
+    """Raise ValueError, with a close match, for a key ``pipeline`` does not have.
+
+    Unlike ``set_params`` this also checks skorch's ``module__*`` and ``optimizer__*`` keys against
+    the module's and optimizer's signatures, so that a typo fails before any training.
+    """
+    valid = set(pipeline.get_params(deep=True))
+    for key in params:
+        if key in valid:
+            continue
+        head, _, tail = key.rpartition("__")
+        owner_key, _, routed = head.rpartition("__")
+        if routed in ("module", "optimizer", "criterion", "callbacks", "iterator_train", "iterator_valid") \
+                and owner_key in valid and _accepts(pipeline.get_params()[owner_key], routed, tail):
+            continue
+        candidates = valid | _routed_names(pipeline)
+        close = difflib.get_close_matches(key, candidates, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{name} has no parameter {key!r}.{hint}")
+
+
+def _accepts(net, routed, name):
+    if routed != "module" and routed != "optimizer":
+        return True  # skorch checks the others itself
+    target = getattr(net, routed, None)
+    if routed == "optimizer" and hasattr(net, "resolve_optimizer"):
+        target = net.resolve_optimizer()
+    if target is None or not callable(target):
+        return False
+    signature = inspect.signature(target)
+    return name in signature.parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+
+
+def _routed_names(pipeline):
+    names = set()
+    for key, value in pipeline.get_params(deep=True).items():
+        for routed in ("module", "optimizer"):
+            target = getattr(value, routed, None) if hasattr(value, "module") else None
+            if routed == "optimizer" and hasattr(value, "resolve_optimizer"):
+                target = value.resolve_optimizer()
+            if callable(target) and inspect.isclass(target):
+                names.update(f"{key}__{routed}__{p}" for p in inspect.signature(target).parameters
+                             if p not in ("self", "params", "input_shape", "n_classes"))
+    return names
+
+
+def make_ensemble(members, method, clips, *, splitter=None):
+    """Combine member pipelines (each with its own feature kind) into one classifier.
+
+    Parameters
+    ----------
+    members : list of (str, Pipeline)
+    method : {"soft", "hard", "stacking"}
+        Soft or hard voting, or stacking: a logistic regression trained on the members' out-of-fold
+        probabilities, computed with the data set's folds inside the training folds only.
+    clips : pandas.DataFrame
+        Clip table, for the inner folds of stacking.
+    """
+    if method in ("soft", "hard"):
+        return VotingClassifier(members, voting=method)
+    if method == "stacking":
+        inner = splitter if splitter is not None else ClipSplitter(clips)
+        return StackingClassifier(members, final_estimator=LogisticRegression(max_iter=1000), cv=inner,
+                                  stack_method="predict_proba")
+    raise ValueError(f"ensemble method {method!r} must be one of soft, hard, stacking")
+
+
+def prepare(dataset, name, *, kind=None, feature_overrides=None, audio=None, store=None, n_jobs=1,
+            progress=True):
+    """The feature set estimator ``name`` needs, extracted into the store when it is not there yet.
+
+    Returns
+    -------
+    FeatureSet
+    """
+    kind, params = feature_params_for(name, kind, feature_overrides)
+    return extract(dataset, {kind: params}, store=store, audio=audio, n_jobs=n_jobs, progress=progress)[kind]
+
+
+def clips_in(dataset, *feature_sets):
+    """The clip table restricted to clips present in every feature set (skipped clips dropped)."""
+    keep = set(dataset.clips["clip_id"])
+    for fs in feature_sets:
+        keep &= set(fs.clip_ids.tolist())
+    return dataset.clips[dataset.clips["clip_id"].isin(keep)].reset_index(drop=True)

@@ -1,0 +1,265 @@
+"""Experiments as the command line runs them: features from the store, cross-validation on the data
+set's folds, and a results folder with tables, figures, the refitted model and a summary.
+
+A results folder holds ``run.json`` (headline scores, read by ``report``), ``cv_results.csv``,
+``best_params.json``, ``folds.csv``, ``predictions.csv`` (out-of-fold), ``per_class.csv``,
+``confusion_matrix.png``, ``learning_curves.png`` (torch nets), ``model.joblib`` and ``summary.md``.
+"""
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+import joblib
+import pandas as pd
+
+import estimators
+from featurestore import extract as extract_features
+from featurestore import features
+from pipelines import reports
+from pipelines.build import (check_params, clips_in, feature_params_for, make_ensemble, make_pipeline,
+                             prefix_params)
+from pipelines.evaluate import METRICS, cross_validate, grid_search
+from pipelines.splits import ClipSplitter
+
+COMMON_PARAMS = ("random_state", "device", "max_epochs")
+
+
+class Experiment:
+    """Runs ``grid``, ``cv`` and ``ensemble`` on one data set and writes their results folders.
+
+    Parameters
+    ----------
+    dataset : featurestore.Dataset
+    store : featurestore.FeatureStore
+    settings : dict
+        ``{kind or "audio": {param: value}}`` overrides from ``--set``.
+    folds : list of int, optional
+        Test folds to run (default all).
+    n_jobs : int
+        Parallel fits (and extraction workers).
+    seed : int
+        ``random_state`` of every model that has one, and of k-fold splits.
+    device : str, optional
+        Torch device for nets (``auto``, ``cpu``, ``cuda``).
+    max_epochs : int, optional
+        Epoch limit for nets.
+    skip_bad : bool
+        Skip unusable audio files at extraction.
+    progress : bool
+    output : str, optional
+        Results folder (default ``results/<command>-<name>-<dataset>-<time>``).
+    """
+
+    def __init__(self, dataset, store, *, settings=None, folds=None, n_jobs=1, seed=0, device=None,
+                 max_epochs=None, skip_bad=False, progress=True, output=None):
+        self.dataset = dataset
+        self.store = store
+        self.settings = settings or {}
+        self.folds = folds
+        self.n_jobs = n_jobs
+        self.seed = seed
+        self.device = device
+        self.max_epochs = max_epochs
+        self.skip_bad = skip_bad
+        self.progress = progress
+        self.output = output
+
+    # ------------------------------------------------------------------ building blocks
+    def _pipeline(self, name, kind=None, params=None, segments=None, vote="mean"):
+        """Pipeline of estimator ``name`` with validated parameters, and its feature kind/params.
+
+        The feature set is not extracted yet: every parameter is checked first.
+        """
+        kind, feature_params = feature_params_for(name, kind, self.settings.get(kind or estimators.get_spec(name).feature))
+        features.resolve_params(kind, feature_params)  # unknown feature parameter: fail now
+        pipeline = make_pipeline(name, None, segment_window=segments, vote=vote)
+        common = {}
+        valid = pipeline.get_params()
+        for key in valid:
+            last = key.rsplit("__", 1)[-1]
+            if key.startswith("model__") and last in COMMON_PARAMS:
+                value = {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs}[last]
+                if value is not None:
+                    common[key] = value
+        pipeline.set_params(**common)
+        params = prefix_params(pipeline, params or {})
+        check_params(pipeline, params, name)
+        pipeline.set_params(**params)
+        return pipeline, kind, feature_params
+
+    def _check_settings(self, kinds):
+        stray = set(self.settings) - set(kinds) - {"audio"}
+        if stray:
+            raise ValueError(f"--set names feature kind {sorted(stray)[0]!r}, which this run does not use "
+                             f"(it uses {', '.join(sorted(set(kinds)))})")
+
+    def _feature_set(self, kind, params):
+        return extract_features(self.dataset, {kind: params}, store=self.store, audio=self.settings.get("audio"),
+                                n_jobs=self.n_jobs, skip_bad=self.skip_bad, progress=self.progress)[kind]
+
+    def _splitter(self, clips):
+        return ClipSplitter(clips, folds=self.folds, random_state=self.seed)
+
+    def _folder(self, command, name):
+        if self.output:
+            folder = Path(self.output)
+        else:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            folder = Path("results") / f"{command}-{name}-{self.dataset.name}-{stamp}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    # ------------------------------------------------------------------ commands
+    def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean"):
+        """Grid search of estimator ``name``; returns the results folder."""
+        start = time.perf_counter()
+        pipeline, kind, feature_params = self._pipeline(name, kind, segments=segments, vote=vote)
+        self._check_settings([kind])
+        grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
+        grid = prefix_params(pipeline, grid)
+        check_params(pipeline, grid, name)
+        fs = self._feature_set(kind, feature_params)
+        pipeline.set_params(features__feature_set=str(fs.path))
+        clips = clips_in(self.dataset, fs)
+        cv_results, results, best, model = grid_search(pipeline, grid, clips, splitter=self._splitter(clips),
+                                                       scoring=scoring, n_jobs=self.n_jobs, progress=self.progress)
+        print(reports.format_cv_table(cv_results, metric=scoring))
+        folder = self._folder("grid", name)
+        write_run(folder, name=name, estimator=name, kind=kind, result=results[best], model=model,
+                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
+                  scoring=scoring)
+        print(f"best {scoring}: {cv_results[f'mean_{scoring}'].iloc[best]:.3f}; results in {folder}")
+        return folder
+
+    def cv(self, name, *, kind=None, params=None, segments=None, vote="mean"):
+        """Cross-validate one configuration of ``name``; returns the results folder."""
+        start = time.perf_counter()
+        pipeline, kind, feature_params = self._pipeline(name, kind, params, segments=segments, vote=vote)
+        self._check_settings([kind])
+        fs = self._feature_set(kind, feature_params)
+        pipeline.set_params(features__feature_set=str(fs.path))
+        clips = clips_in(self.dataset, fs)
+        cv_results, results, best, model = grid_search(pipeline, {}, clips, splitter=self._splitter(clips),
+                                                       n_jobs=self.n_jobs, progress=self.progress)
+        print(reports.format_cv_table(cv_results))
+        folder = self._folder("cv", name)
+        write_run(folder, name=name, estimator=name, kind=kind, result=results[0], model=model,
+                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start)
+        print(f"accuracy {results[0].mean('accuracy'):.3f} +/- {results[0].std('accuracy'):.3f}; results in {folder}")
+        return folder
+
+    def ensemble(self, names, *, method="soft"):
+        """Cross-validate a voting or stacking ensemble of ``names``; returns the results folder."""
+        if len(names) < 2:
+            raise ValueError("an ensemble needs at least two estimators")
+        start = time.perf_counter()
+        built = [self._pipeline(name) for name in names]
+        self._check_settings([kind for _, kind, _ in built])
+        members, sets = [], []
+        for name, (pipeline, kind, feature_params) in zip(names, built):
+            fs = self._feature_set(kind, feature_params)
+            pipeline.set_params(features__feature_set=str(fs.path))
+            members.append((name, pipeline))
+            sets.append(fs)
+        clips = clips_in(self.dataset, *sets)
+        model = make_ensemble(members, method, clips)
+        result = cross_validate(model, clips, splitter=self._splitter(clips), n_jobs=self.n_jobs,
+                                progress=self.progress)
+        model.fit(clips["clip_id"].to_numpy(dtype=str), clips["label"].to_numpy())
+        label = f"{method}-{'+'.join(names)}"
+        folder = self._folder("ensemble", label)
+        write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
+                  model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
+                  wall_time=time.perf_counter() - start)
+        print(f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}; results in {folder}")
+        return folder
+
+
+def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
+              scoring="accuracy"):
+    """Write a results folder (see the module docstring)."""
+    folder = Path(folder)
+    labels = sorted(result.predictions["label"].unique())
+    if cv_results is not None:
+        table = cv_results.copy()
+        table["params"] = table["params"].map(lambda p: json.dumps(p, default=str))
+        table.to_csv(folder / "cv_results.csv", index=False)
+    (folder / "best_params.json").write_text(json.dumps(result.params, indent=2, default=str))
+    result.folds.to_csv(folder / "folds.csv", index=False)
+    result.predictions.to_csv(folder / "predictions.csv", index=False)
+    per_class = reports.per_class_report(result.predictions["label"], result.predictions["prediction"], labels)
+    per_class.to_csv(folder / "per_class.csv")
+    reports.plot_confusion_matrix(result.predictions["label"], result.predictions["prediction"], labels,
+                                  folder / "confusion_matrix.png", title=f"{name} on {dataset.name} (out-of-fold)")
+    figures = ["confusion_matrix.png"]
+    if any(result.histories):
+        reports.plot_learning_curves(result.histories, folder / "learning_curves.png", title=name)
+        figures.append("learning_curves.png")
+    joblib.dump({"model": model, "audio": feature_set.audio, "estimator": estimator, "feature": kind,
+                 "dataset": dataset.name, "classes": labels}, folder / "model.joblib")
+    run = {"name": name, "estimator": estimator, "feature": kind, "dataset": dataset.name,
+           "n_clips": int(len(result.predictions)), "folds": [int(f) for f in result.folds["fold"]],
+           "params": result.params, "wall_time": wall_time, **result.summary()}
+    (folder / "run.json").write_text(json.dumps(run, indent=2, default=str))
+    headline = ", ".join(f"{m} {run[f'mean_{m}']:.3f} +/- {run[f'std_{m}']:.3f}" for m in METRICS)
+    sections = {
+        "Result": f"{name} ({kind} features) on {dataset.name}, {len(result.folds)} test folds: {headline}.",
+        "Best parameters": f"`{json.dumps(result.params, default=str)}`",
+        "Per fold": "```\n" + result.folds.to_string(index=False) + "\n```",
+        "Per class": "```\n" + per_class.to_string() + "\n```",
+        "Figures": "\n".join(f"![{f}]({f})" for f in figures),
+    }
+    if cv_results is not None:
+        sections["Parameter sets"] = "```\n" + reports.format_cv_table(cv_results, metric=scoring) + "\n```"
+    (folder / "summary.md").write_text(reports.summary_markdown(f"{name} on {dataset.name}", sections))
+    return run
+
+
+def report(folders, *, output=None):
+    """Print one comparison table of result folders and write it (CSV, markdown, PNG).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    runs = []
+    for folder in folders:
+        path = Path(folder) / "run.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder} is not a results folder (no run.json)")
+        runs.append(json.loads(path.read_text()))
+    table = reports.comparison_table(runs)
+    print(reports.format_comparison(table))
+    out = Path(output) if output else Path(folders[0]).resolve().parent
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "comparison.csv", index=False)
+    reports.plot_comparison(table, out / "comparison.png")
+    print(f"comparison written to {out / 'comparison.csv'} and {out / 'comparison.png'}")
+    return table
+
+
+DEMO_MODELS = (
+    # (estimator, parameters, segment window): one classical model and three networks
+    ("svm", {}, None),
+    ("cnn", {}, None),
+    ("lstm", {}, None),
+    ("piczak", {}, 41),
+)
+
+
+def run_demo(*, store, n_jobs=2, progress=True, output=None):
+    """The main job: extract the demo data's features, cross-validate a few models, compare them."""
+    from featurestore import load_dataset
+
+    dataset = load_dataset("demo", store.root / "datasets" / "demo")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = Path(output) if output else Path("results") / f"demo-{stamp}"
+    folders = []
+    for name, params, window in DEMO_MODELS:
+        experiment = Experiment(dataset, store, n_jobs=n_jobs, progress=progress, output=str(root / name))
+        print(f"\n== {name} ==")
+        folders.append(experiment.cv(name, params=params, segments=window))
+    print("\n== comparison ==")
+    return report(folders, output=root)

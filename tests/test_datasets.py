@@ -1,0 +1,85 @@
+import os
+
+import pandas as pd
+import pytest
+
+from featurestore import DatasetError, MissingFilesError, ParameterError, load_dataset
+from featurestore.datasets import available
+
+
+def test_registry_lists_every_layout():
+    assert set(available()) >= {"urbansound8k", "esc50", "folder", "csv", "demo"}
+
+
+def test_urbansound8k_layout(urbansound_root):
+    ds = load_dataset("urbansound8k", urbansound_root)
+    assert len(ds.clips) == 36 and ds.has_folds and ds.folds == [1, 2, 3]
+    row = ds.clips.iloc[0]
+    assert row["label"] == row["class"] and row["group"] == str(row["fsID"])
+    assert os.path.isfile(row["path"]) and f"fold{row['fold']}" in row["path"]
+    assert ds.audio_defaults["duration"] == 4.0
+    # start/end describe the source recording and are kept as the data set's own columns
+    assert {"start", "end", "salience", "classID"} <= set(ds.clips.columns)
+
+
+def test_esc50_and_esc10(esc50_root):
+    full = load_dataset("esc50", esc50_root)
+    esc10 = load_dataset("esc50", esc50_root, esc10=True)
+    assert len(full.clips) == 30 and full.folds == [1, 2, 3, 4, 5]
+    assert set(esc10.clips["label"]) == {"low", "high"} and len(esc10.clips) == 20
+    assert full.identity != esc10.identity
+    assert (full.clips["group"] == full.clips["src_file"].astype(str)).all()
+
+
+def test_folder_layout_has_no_folds_and_optional_groups(folder_root):
+    ds = load_dataset("folder", folder_root)
+    assert not ds.has_folds and sorted(ds.clips["label"].unique()) == ["high", "low", "mid"]
+    assert ds.clips["group"].nunique() == len(ds.clips)
+    grouped = load_dataset("folder", folder_root, group_pattern=r"^\d+_([a-z]+)_")
+    assert set(grouped.clips["group"]) == {"aspk", "bspk"}
+
+
+def test_csv_manifest(tmp_path, folder_root):
+    manifest = tmp_path / "list.csv"
+    paths = sorted(p.relative_to(tmp_path).as_posix() for p in folder_root.rglob("*.*"))
+    pd.DataFrame({"path": paths, "label": [p.split("/")[1] for p in paths],
+                  "fold": [i % 2 + 1 for i in range(len(paths))]}).to_csv(manifest, index=False)
+    ds = load_dataset("csv", manifest)
+    assert ds.folds == [1, 2] and all(os.path.isabs(p) and os.path.isfile(p) for p in ds.clips["path"])
+    with pytest.raises(DatasetError, match="manifest CSV file"):
+        load_dataset("csv", tmp_path)
+
+
+def test_missing_files_error_and_skip(urbansound_root):
+    victims = sorted((urbansound_root / "audio" / "fold2").glob("*.wav"))[:3]
+    for v in victims:
+        v.unlink()
+    with pytest.raises(MissingFilesError, match=r"3 of 36 audio files .* missing, e\.g\. .*fold2"):
+        load_dataset("urbansound8k", urbansound_root)
+    with pytest.warns(UserWarning, match="skipping 3 of 36"):
+        ds = load_dataset("urbansound8k", urbansound_root, skip_missing=True)
+    assert len(ds.clips) == 33 and len(ds.skipped) == 3
+    assert {s["path"] for s in ds.skipped} == {str(v) for v in victims}
+
+
+def test_bad_names_and_roots(tmp_path, esc50_root):
+    with pytest.raises(ParameterError, match="Did you mean 'esc50'"):
+        load_dataset("esc05", esc50_root)
+    with pytest.raises(ParameterError, match="no option 'esc11'"):
+        load_dataset("esc50", esc50_root, esc11=True)
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset("urbansound8k", tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="needs a root"):
+        load_dataset("esc50")
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "esc50.csv").write_text("filename,fold\nx.wav,1\n")
+    with pytest.raises(DatasetError, match="lacks column"):
+        load_dataset("esc50", tmp_path)
+
+
+def test_identity_tracks_file_changes(esc50_root):
+    first = load_dataset("esc50", esc50_root).identity
+    assert load_dataset("esc50", esc50_root).identity == first
+    path = next((esc50_root / "audio").glob("*.wav"))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert load_dataset("esc50", esc50_root).identity != first
