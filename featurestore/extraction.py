@@ -9,6 +9,7 @@ from contextlib import ExitStack
 
 import numpy as np
 from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from featurestore import audio as audio_io
@@ -143,6 +144,11 @@ def compute_batch(clip_ids, paths, kinds, audio):
     failures : list of dict
         ``{"clip_id", "path", "reason"}`` for clips that could not be used.
     """
+    with threadpool_limits(1):  # one BLAS thread per worker: parallelism comes from the workers
+        return _compute_batch(clip_ids, paths, kinds, audio)
+
+
+def _compute_batch(clip_ids, paths, kinds, audio):
     signals, ok_ids, failures = [], [], []
     for clip_id, path in zip(clip_ids, paths):
         try:

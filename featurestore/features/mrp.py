@@ -1,0 +1,113 @@
+"""Multiresolution recurrence plots (MRP), after Park & Lee (2015).
+
+Definition used here, for each clip ``y`` and each resolution ``n_r`` in ``resolutions``:
+
+1. ``x = resample(y, n_r)``: the whole clip band-limited resampled to ``n_r`` points (FFT method,
+   as ``raw``'s ``n_points``; ``x = y`` when ``n_r`` equals the clip's length).
+2. The unthresholded recurrence plot ``R[i, j] = |x[i] - x[j]|`` for ``0 <= i, j < n_r``:
+   symmetric, zero on the diagonal, in the units of the signal (no normalisation; use
+   ``load_clip(normalize=True)`` for amplitude invariance).
+3. Average pooling of ``R`` to ``size x size``: when ``size`` divides ``n_r``, plain means over
+   ``(n_r/size) x (n_r/size)`` blocks; otherwise area-weighted means (cells straddling a block
+   border count in proportion to their overlap).
+
+The pooled plots are stacked as channels in the order of ``resolutions``: a low resolution sees
+the slow, large-scale structure of the clip, a high one the finer structure averaged into the same
+grid. Note that ``n_r`` points over the clip keep frequencies below ``n_r / (2 * duration)`` Hz:
+with the defaults and a 0.25 s clip, up to 128, 512 and 2048 Hz.
+
+Cost: ``n_r**2`` absolute differences per clip and resolution, computed in chunks of at most
+``2**18`` elements, so memory is bounded whatever the batch size.
+
+Output: float32 of shape ``(..., len(resolutions), size, size)``; ``(3, 32, 32)`` with the
+defaults, for any clip length.
+
+References
+----------
+Park and Lee (2015), multiresolution recurrence plots for sound classification (the exact
+resampling and pooling choices above are this module's).
+J.-P. Eckmann, S. O. Kamphorst, D. Ruelle, "Recurrence plots of dynamical systems",
+Europhysics Letters 4(9), 1987.
+"""
+
+import numpy as np
+
+from featurestore.errors import ParameterError
+from featurestore.features import _common
+
+DEFAULTS = {"size": 32, "resolutions": [64, 256, 1024]}
+DESCRIPTION = "Multiresolution recurrence plots |x[i]-x[j]|, average-pooled to size x size per resolution"
+VERSION = 1
+
+
+def compute(y, *, sr, size=32, resolutions=(64, 256, 1024)):
+    """Recurrence plots of each clip at several resolutions, pooled to one size.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(..., n_samples)], floating
+        One clip or a batch of equal-length clips.
+    sr : number > 0
+        Sampling rate of ``y`` (checked, otherwise unused: resolutions are point counts).
+    size : int > 0
+        Side of each pooled plot.
+    resolutions : list of int >= size
+        Numbers of points the clip is resampled to, one channel each.
+
+    Returns
+    -------
+    R : np.ndarray [shape=(..., len(resolutions), size, size)], float32
+
+    Raises
+    ------
+    ParameterError
+        If ``size`` is not a positive integer or ``resolutions`` is not a non-empty list of
+        integers >= ``size``.
+    """
+    _common.check_sr(sr)
+    size = _common.check_int("size", size)
+    if (
+        not isinstance(resolutions, (list, tuple))
+        or not resolutions
+        or not all(_common.is_int(r) and r >= size for r in resolutions)
+    ):
+        raise ParameterError(
+            f"resolutions={resolutions!r} must be a non-empty list of integers >= size={size}"
+        )
+    y = _common.as_audio(y)
+    lead, n = y.shape[:-1], y.shape[-1]
+    flat = y.reshape(-1, n)
+    out = np.empty((flat.shape[0], len(resolutions), size, size), dtype=np.float32)
+    signals = _common.resample_many(flat, [int(r) for r in resolutions])
+    for c, x in enumerate(signals):
+        out[:, c] = _pooled_recurrence(np.ascontiguousarray(x), size)
+    return out.reshape(lead + (len(resolutions), size, size))
+
+
+def _pooled_recurrence(x, size):
+    """Average-pooled ``|x[:, i] - x[:, j]|`` of ``x`` [shape=(B, n)] as float32 [shape=(B, size, size)].
+
+    Works on chunks of rows (and of clips) of at most ``CHUNK_ELEMENTS`` differences: each chunk is
+    pooled over columns at once, then added into the pooled rows.
+    """
+    B, n = x.shape
+    out = np.empty((B, size, size), dtype=np.float32)
+    block = n // size if n % size == 0 else None
+    P = _common.resize_matrix(n, size)  # (size, n): block means, or area weights
+    rows = max(1, min(n, _common.CHUNK_ELEMENTS // n))
+    clips = max(1, _common.CHUNK_ELEMENTS // (rows * n))
+    for b0 in range(0, B, clips):
+        xb = x[b0 : b0 + clips]
+        cb = xb.shape[0]
+        acc = np.zeros((cb, size, size), dtype=np.float32)
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            D = np.subtract(xb[:, r0:r1, None], xb[:, None, :])  # (cb, rows, n)
+            np.abs(D, out=D)
+            if block is None:
+                D = np.matmul(D, P.T)  # (cb, rows, size)
+            else:
+                D = D.reshape(cb, r1 - r0, size, block).mean(axis=-1)
+            acc += np.matmul(P[:, r0:r1], D)
+        out[b0 : b0 + cb] = acc
+    return out
