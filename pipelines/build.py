@@ -99,42 +99,35 @@ def check_params(pipeline, params, name="the pipeline"):
     Unlike ``set_params`` this also checks skorch's ``module__*`` and ``optimizer__*`` keys against
     the module's and optimizer's signatures, so that a typo fails before any training.
     """
-    valid = set(pipeline.get_params(deep=True))
+    valid = pipeline.get_params(deep=True)
+    routed = _routed_names(valid)
     for key in params:
-        if key in valid:
+        if key in valid or key in routed:
             continue
-        head, _, tail = key.rpartition("__")
-        owner_key, _, routed = head.rpartition("__")
-        if routed in ("module", "optimizer", "criterion", "callbacks", "iterator_train", "iterator_valid") \
-                and owner_key in valid and _accepts(pipeline.get_params()[owner_key], routed, tail):
-            continue
-        candidates = valid | _routed_names(pipeline)
-        close = difflib.get_close_matches(key, candidates, n=1)
+        if any(key.startswith(f"{prefix}__callbacks__") for prefix in _nets(valid)):
+            continue  # skorch validates callback parameters itself
+        close = difflib.get_close_matches(key, [*valid, *routed], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"{name} has no parameter {key!r}.{hint}")
 
 
-def _accepts(net, routed, name):
-    if routed != "module" and routed != "optimizer":
-        return True  # skorch checks the others itself
-    target = getattr(net, routed, None)
-    if routed == "optimizer" and hasattr(net, "resolve_optimizer"):
-        target = net.resolve_optimizer()
-    if target is None or not callable(target):
-        return False
-    signature = inspect.signature(target)
-    return name in signature.parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+def _nets(params):
+    """Keys of the skorch nets among ``params`` (objects with ``module`` and ``optimizer``)."""
+    return [key for key, value in params.items() if hasattr(value, "module") and hasattr(value, "optimizer")]
 
 
-def _routed_names(pipeline):
+def _routed_names(params):
+    """``<net>__module__<arg>`` and ``<net>__optimizer__<arg>`` keys that skorch nets accept."""
     names = set()
-    for key, value in pipeline.get_params(deep=True).items():
+    for key in _nets(params):
+        net = params[key]
         for routed in ("module", "optimizer"):
-            target = getattr(value, routed, None) if hasattr(value, "module") else None
-            if routed == "optimizer" and hasattr(value, "resolve_optimizer"):
-                target = value.resolve_optimizer()
-            if callable(target) and inspect.isclass(target):
+            target = getattr(net, routed)
+            if isinstance(target, str):
+                from estimators._torch import OPTIMIZERS
+
+                target = OPTIMIZERS.get(target.lower())
+            if inspect.isclass(target):
                 names.update(f"{key}__{routed}__{p}" for p in inspect.signature(target).parameters
                              if p not in ("self", "params", "input_shape", "n_classes"))
     return names

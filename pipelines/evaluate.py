@@ -6,6 +6,7 @@ what reports need and ``GridSearchCV`` drops: out-of-fold predictions for confus
 per-class scores, window-level scores of segment voting, and the training histories of torch nets.
 """
 
+import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import ParameterGrid
+from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
 from pipelines.segments import SegmentClassifier
@@ -69,8 +71,8 @@ class CVResult:
 
 def _fit_params(pipeline, groups):
     """``model__groups`` when the final step can use groups for its validation split."""
-    import inspect
-
+    if not isinstance(pipeline, Pipeline):
+        return {}  # ensembles route no fit parameters to their members
     final = pipeline.steps[-1]
     if "groups" in inspect.signature(final[1].fit).parameters:
         return {f"{final[0]}__groups": groups}
@@ -101,7 +103,7 @@ def fit_and_score(pipeline, params, X, y, groups, train, test, fold):
     prediction = model.predict(X[test])
     row = {"fold": fold, "n_train": len(train), "n_test": len(test), "fit_time": fit_time}
     row.update({name: float(metric(y[test], prediction)) for name, metric in METRICS.items()})
-    final = model.steps[-1][1]
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
     if isinstance(final, SegmentClassifier):
         row["window_accuracy"] = float(final.score_windows(model[:-1].transform(X[test]), y[test]))
     predictions = pd.DataFrame({"clip_id": X[test], "fold": fold, "label": y[test], "prediction": prediction})
