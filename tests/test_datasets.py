@@ -83,3 +83,13 @@ def test_identity_tracks_file_changes(esc50_root):
     path = next((esc50_root / "audio").glob("*.wav"))
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     assert load_dataset("esc50", esc50_root).identity != first
+
+
+def test_demo_is_made_on_first_use_and_reused(tmp_path):
+    ds = load_dataset("demo", tmp_path / "demo")
+    assert len(ds.clips) == 320 and ds.folds == [1, 2, 3, 4, 5] and ds.clips["label"].nunique() == 8
+    assert ds.audio_defaults["duration"] == 2.0 and all(os.path.isfile(p) for p in ds.clips["path"][:10])
+    manifest = tmp_path / "demo" / "manifest.csv"
+    before = manifest.stat().st_mtime_ns
+    assert load_dataset("demo", tmp_path / "demo").identity == ds.identity
+    assert manifest.stat().st_mtime_ns == before  # not generated again
