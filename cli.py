@@ -94,7 +94,7 @@ def add_dataset_args(parser, default="demo"):
     parser.add_argument("--cache", help="feature store folder (default: $FEATURESTORE_CACHE or ./cache)")
     parser.add_argument("--set", action="append", metavar="KIND.PARAM=VALUE", default=[],
                         help="override a feature or audio parameter, e.g. mel.n_mels=128, audio.sr=16000")
-    parser.add_argument("--n-jobs", type=int, default=1, help="parallel worker processes (default 1)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="parallel workers (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

@@ -5,7 +5,7 @@ batch at once; batches run in parallel worker processes (joblib), and the single
 process) stores each batch as soon as it arrives, which makes an interrupted extraction resumable.
 """
 
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -41,7 +41,7 @@ def normalise_kinds(kinds):
 
 
 def extract(dataset, kinds, *, store=None, audio=None, n_jobs=1, batch_size=32, skip_bad=False,
-            dtype="float32", progress=True):
+            dtype="float32", backend="threading", progress=True):
     """Compute feature sets of ``dataset`` into the store, or find them there.
 
     Parameters
@@ -54,7 +54,7 @@ def extract(dataset, kinds, *, store=None, audio=None, n_jobs=1, batch_size=32, 
     audio : dict, optional
         Overrides of the audio settings (``sr``, ``duration``, ``pad_mode``, ``normalize``).
     n_jobs : int
-        Worker processes (joblib semantics: -1 = all cores).
+        Parallel workers (joblib semantics: -1 = all cores).
     batch_size : int
         Clips per batch (per task).
     skip_bad : bool
@@ -63,6 +63,10 @@ def extract(dataset, kinds, *, store=None, audio=None, n_jobs=1, batch_size=32, 
         feature set's ``skipped`` attribute, and never stored.
     dtype : {"float32", "float16"}
         Storage dtype; reads always return float32.
+    backend : {"threading", "loky"}
+        joblib backend of the workers. Threads are the default: decoding (libsndfile), resampling
+        (soxr), FFTs (scipy) and matrix products release the GIL, and threads cost no process
+        start-up nor copies of the results; "loky" uses worker processes.
     progress : bool
         Show a progress bar with clips per second.
 
@@ -90,21 +94,25 @@ def extract(dataset, kinds, *, store=None, audio=None, n_jobs=1, batch_size=32, 
         pending = dataset.clips[[any(c not in d for d in done.values()) for c in dataset.clips["clip_id"]]]
         if len(pending):
             _run(pending, todo, audio, writers, done, n_jobs=n_jobs, batch_size=int(batch_size),
-                 skip_bad=skip_bad, progress=progress, label=f"{dataset.name}: {', '.join(todo)}")
+                 skip_bad=skip_bad, backend=backend, progress=progress,
+                 label=f"{dataset.name}: {', '.join(todo)}")
         for kind, writer in writers.items():
             result[kind] = writer.finalize(table)
     return result
 
 
-def _run(pending, kinds, audio, writers, done, *, n_jobs, batch_size, skip_bad, progress, label):
+def _run(pending, kinds, audio, writers, done, *, n_jobs, batch_size, skip_bad, backend, progress, label):
     ids = pending["clip_id"].tolist()
     paths = pending["path"].tolist()
     batches = [(ids[i:i + batch_size], paths[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
     tasks = (delayed(compute_batch)(b_ids, b_paths, kinds, audio) for b_ids, b_paths in batches)
-    bar = tqdm(total=len(ids), desc=label, unit="clip", smoothing=0.1, mininterval=0.5, disable=not progress)
     first_error = None
-    try:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    # One BLAS thread per worker: the parallelism comes from the workers (loky limits its processes
+    # itself; threads share this process's setting).
+    limits = threadpool_limits(1) if backend == "threading" else nullcontext()
+    with limits, tqdm(total=len(ids), desc=label, unit="clip", smoothing=0.1, mininterval=0.5,
+                      disable=not progress) as bar:
+        parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
         for batch_ids, values, failures in parallel(tasks):
             if failures and not skip_bad and first_error is None:
                 first_error = failures[0]
@@ -117,8 +125,6 @@ def _run(pending, kinds, audio, writers, done, *, n_jobs, batch_size, skip_bad, 
             bar.update(len(batch_ids) + len(failures))
             if first_error is not None:
                 break  # everything computed so far is stored; the rest is not started
-    finally:
-        bar.close()
     if first_error is not None:
         raise AudioError(first_error["path"], f"{first_error['reason']} (extraction stopped; batches already "
                                               f"computed are kept; pass --skip-bad to skip unusable files)")
@@ -144,11 +150,6 @@ def compute_batch(clip_ids, paths, kinds, audio):
     failures : list of dict
         ``{"clip_id", "path", "reason"}`` for clips that could not be used.
     """
-    with threadpool_limits(1):  # one BLAS thread per worker: parallelism comes from the workers
-        return _compute_batch(clip_ids, paths, kinds, audio)
-
-
-def _compute_batch(clip_ids, paths, kinds, audio):
     signals, ok_ids, failures = [], [], []
     for clip_id, path in zip(clip_ids, paths):
         try:
