@@ -19,6 +19,7 @@ without importing the module, so that ``python cli.py estimators`` never imports
 import ast
 import difflib
 import importlib
+import inspect
 import pkgutil
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -91,3 +92,46 @@ def get_spec(name):
 def build(name, **params):
     """A new unfitted estimator ``name`` with ``params`` set."""
     return get_spec(name).build(**params)
+
+
+def check_params(estimator, params, name=None):
+    """Raise ValueError, with a close match, for a parameter key ``estimator`` does not have.
+
+    Fits and sets nothing. ``params`` is a dict (or grid) whose keys are checked. Unlike
+    ``set_params`` this also checks skorch's ``module__*`` and ``optimizer__*`` keys against
+    the module's and optimizer's signatures, so that a typo fails before any training.
+    """
+    valid = estimator.get_params(deep=True)
+    name = name or type(estimator).__name__
+    with_self = {"": estimator, **valid}  # a bare net's own module__* keys have no prefix
+    routed = _routed_names(with_self)
+    for key in params:
+        if key in valid or key in routed:
+            continue
+        if any(key.startswith(f"{prefix}__callbacks__".lstrip("_")) for prefix in _nets(with_self)):
+            continue  # skorch validates callback parameters itself
+        close = difflib.get_close_matches(key, [*valid, *routed], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{name} has no parameter {key!r}.{hint}")
+
+
+def _nets(params):
+    """Keys of the skorch nets among ``params`` (objects with ``module`` and ``optimizer``)."""
+    return [key for key, value in params.items() if hasattr(value, "module") and hasattr(value, "optimizer")]
+
+
+def _routed_names(params):
+    """``<net>__module__<arg>`` and ``<net>__optimizer__<arg>`` keys that skorch nets accept."""
+    names = set()
+    for key in _nets(params):
+        net = params[key]
+        for routed in ("module", "optimizer"):
+            target = getattr(net, routed)
+            if isinstance(target, str):
+                from estimators._torch import OPTIMIZERS
+
+                target = OPTIMIZERS.get(target.lower())
+            if inspect.isclass(target):
+                names.update(f"{key}__{routed}__{p}".lstrip("_") for p in inspect.signature(target).parameters
+                             if p not in ("self", "params", "input_shape", "n_classes"))
+    return names

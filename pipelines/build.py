@@ -4,9 +4,6 @@ Every pipeline is ``Pipeline([("features", FeatureLoader(...)), ("model", estima
 ids, so pipelines of different feature kinds mix in one ``VotingClassifier`` or ``StackingClassifier``.
 """
 
-import difflib
-import inspect
-
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -91,46 +88,6 @@ def prefix_params(pipeline, params):
         else:
             out[f"model__{key}"] = value
     return out
-
-
-def check_params(pipeline, params, name="the pipeline"):
-    """Raise ValueError, with a close match, for a key ``pipeline`` does not have.
-
-    Unlike ``set_params`` this also checks skorch's ``module__*`` and ``optimizer__*`` keys against
-    the module's and optimizer's signatures, so that a typo fails before any training.
-    """
-    valid = pipeline.get_params(deep=True)
-    routed = _routed_names(valid)
-    for key in params:
-        if key in valid or key in routed:
-            continue
-        if any(key.startswith(f"{prefix}__callbacks__") for prefix in _nets(valid)):
-            continue  # skorch validates callback parameters itself
-        close = difflib.get_close_matches(key, [*valid, *routed], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{name} has no parameter {key!r}.{hint}")
-
-
-def _nets(params):
-    """Keys of the skorch nets among ``params`` (objects with ``module`` and ``optimizer``)."""
-    return [key for key, value in params.items() if hasattr(value, "module") and hasattr(value, "optimizer")]
-
-
-def _routed_names(params):
-    """``<net>__module__<arg>`` and ``<net>__optimizer__<arg>`` keys that skorch nets accept."""
-    names = set()
-    for key in _nets(params):
-        net = params[key]
-        for routed in ("module", "optimizer"):
-            target = getattr(net, routed)
-            if isinstance(target, str):
-                from estimators._torch import OPTIMIZERS
-
-                target = OPTIMIZERS.get(target.lower())
-            if inspect.isclass(target):
-                names.update(f"{key}__{routed}__{p}" for p in inspect.signature(target).parameters
-                             if p not in ("self", "params", "input_shape", "n_classes"))
-    return names
 
 
 def make_ensemble(members, method, clips, *, splitter=None):

@@ -12,13 +12,13 @@ from datetime import datetime
 from pathlib import Path
 
 import joblib
-import pandas as pd
 
 import estimators
+from estimators import check_params
 from featurestore import extract as extract_features
 from featurestore import features
 from pipelines import reports
-from pipelines.build import (check_params, clips_in, feature_params_for, make_ensemble, make_pipeline,
+from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline,
                              prefix_params)
 from pipelines.evaluate import METRICS, cross_validate, grid_search
 from pipelines.splits import ClipSplitter

@@ -7,10 +7,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GridSearchCV
 
 import featurestore.audio as audio_io
-from featurestore import extract, features, load_dataset
+from featurestore import extract, load_dataset
 from pipelines import (ClipSplitter, FeatureLoader, LeakageError, SegmentClassifier, adapt_input,
                        cross_validate, grid_search, make_ensemble, make_pipeline)
-from pipelines.build import check_params, clips_in, prefix_params
+from estimators import check_params
+from pipelines.build import clips_in, prefix_params
 
 AUDIO = {"sr": 8000, "duration": 0.5}
 MFCC = {"n_mfcc": 13, "n_fft": 256, "hop_length": 128, "n_mels": 20}

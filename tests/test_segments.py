@@ -5,7 +5,6 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
@@ -188,7 +187,7 @@ def test_majority_differs_from_mean():
             proba[X[:, 0] == 1] = [0.3, 0.4, 0.3]
             return proba
 
-    X, y = np.array([[0, 1, 1]]), np.array([1])
+    X = np.array([[0, 1, 1]])
     y_fit = np.array([0, 1, 2])
     X_fit = np.array([[0, 0, 0], [1, 1, 1], [2, 2, 2]])
     mean = SegmentClassifier(Confident(), window=1, overlap=0.0, vote="mean").fit(X_fit, y_fit)
