@@ -1,0 +1,259 @@
+"""Building blocks shared by the classical (non-torch) estimators: softmax, mlp, svm and xgboost.
+
+Each classical estimator is a :class:`ClassicalPipeline`::
+
+    reshape (FeatureReshaper) -> [scale (StandardScaler)] -> clf (a classifier)
+
+so that a sample of any shape from the feature store, ``(F,)``, ``(C, H, W)`` or
+``(n_mfcc, n_frames)``, becomes one feature vector inside the estimator, and every step is
+reachable from a grid (``reshape__mode``, ``clf__C``, ...). This module needs numpy and
+scikit-learn only.
+"""
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    TransformerMixin,
+    clone,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+_MODES = ("flatten", "stats")
+
+
+class FeatureReshaper(TransformerMixin, BaseEstimator):
+    """Turn samples of any shape into flat feature vectors.
+
+    Parameters
+    ----------
+    mode : {"flatten", "stats"}, default="flatten"
+        ``"flatten"``: a sample of shape ``sample_shape`` becomes ``prod(sample_shape)`` features.
+        ``"stats"``: a sample is summarised by the mean and the standard deviation over its last
+        axis (time, for MFCC or mel frames): ``(n_mfcc, n_frames)`` becomes ``2 * n_mfcc``
+        features (all means, then all standard deviations) whatever the number of frames.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        ``X.shape[1]`` seen in ``fit``, as in scikit-learn (the first axis of a sample).
+    feature_names_in_ : ndarray of str [shape=(n_features_in_,)]
+        Column names, only when ``fit`` was given a DataFrame.
+    sample_shape_ : tuple of int
+        ``X.shape[1:]`` seen in ``fit``; ``transform`` requires the same.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    >>> FeatureReshaper().fit_transform(X).shape
+    (2, 12)
+    >>> FeatureReshaper(mode="stats").fit_transform(X).shape
+    (2, 6)
+    """
+
+    def __init__(self, *, mode="flatten"):
+        self.mode = mode
+
+    def fit(self, X, y=None):
+        """Check ``mode``, record the sample shape of ``X`` [shape=(n_samples, *sample_shape)]."""
+        if self.mode not in _MODES:
+            raise ValueError(f"FeatureReshaper: mode={self.mode!r} must be one of {_MODES}")
+        X = self._validate(X, reset=True)
+        self.sample_shape_ = X.shape[1:]
+        return self
+
+    def transform(self, X):
+        """Flatten or summarise each sample.
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_samples, *sample_shape_)]
+
+        Returns
+        -------
+        Xt : np.ndarray [shape=(n_samples, n_features_out)], float32 if X is, else float64
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        if X.shape[1:] != self.sample_shape_:
+            raise ValueError(
+                f"FeatureReshaper was fitted on samples of shape {self.sample_shape_}, "
+                f"got samples of shape {X.shape[1:]}"
+            )
+        if self.mode == "flatten":
+            return X.reshape(len(X), -1)
+        means = X.mean(axis=-1).reshape(len(X), -1)
+        stds = X.std(axis=-1).reshape(len(X), -1)
+        return np.concatenate([means, stds], axis=1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features.
+
+        ``"flatten"`` names the element at index ``(i, j, ...)`` of a sample ``"{name_i}_{j}_..."``,
+        where ``name_i`` is the input name of column ``i`` (``x{i}`` unless fitted on a
+        DataFrame). ``"stats"`` appends ``_mean`` and ``_std`` to the names of the kept axes.
+        """
+        check_is_fitted(self)
+        if input_features is None:
+            input_features = getattr(self, "feature_names_in_", None)
+        if input_features is None:
+            input_features = [f"x{i}" for i in range(self.n_features_in_)]
+        elif len(input_features) != self.n_features_in_:
+            raise ValueError(
+                f"FeatureReshaper: input_features has {len(input_features)} names, "
+                f"expected n_features_in_={self.n_features_in_}"
+            )
+        shape = self.sample_shape_ if self.mode == "flatten" else self.sample_shape_[:-1]
+        names = [
+            "_".join([str(input_features[index[0]]), *map(str, index[1:])]) if index else "x"
+            for index in np.ndindex(*shape)
+        ]
+        if self.mode == "stats":
+            names = [f"{n}_mean" for n in names] + [f"{n}_std" for n in names]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _validate(self, X, *, reset):
+        return validate_data(self, X, reset=reset, allow_nd=True, dtype=(np.float64, np.float32))
+
+
+class LabelEncodedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Fit a classifier on labels encoded as ``0 .. n_classes - 1`` and decode its predictions.
+
+    For classifiers that accept only such labels, such as :class:`xgboost.XGBClassifier`: with
+    this wrapper any labels work (strings included) and ``classes_`` holds the original labels.
+    ``X`` must be 2-D; NaN is passed on when the wrapped classifier accepts it (XGBoost does, as
+    missing values).
+
+    Parameters
+    ----------
+    estimator : classifier
+        Cloned in ``fit``; tune its parameters as ``estimator__<name>``.
+
+    Attributes
+    ----------
+    classes_ : np.ndarray [shape=(n_classes,)]
+        The original labels, sorted; ``predict_proba``'s columns follow this order.
+    estimator_ : classifier
+        The fitted clone of ``estimator``.
+    n_features_in_ : int
+        Number of columns of ``X`` in ``fit``.
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y, **fit_params):
+        """Fit a clone of ``estimator`` on ``X`` and the encoded ``y``.
+
+        ``fit_params`` (e.g. ``sample_weight``) are passed to the clone's ``fit``.
+        """
+        X, y = self._validate(X, y, reset=True)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"{_name(self.estimator)} needs at least 2 classes in y to train; "
+                f"got only one class: {encoder.classes_.tolist()[0]!r}"
+            )
+        self.classes_ = encoder.classes_
+        self.estimator_ = clone(self.estimator).fit(X, encoder.transform(y), **fit_params)
+        return self
+
+    def predict(self, X):
+        """Original labels [shape=(n_samples,)] of the wrapped classifier's predictions."""
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=np.intp)]
+
+    @available_if(lambda self: hasattr(self.estimator, "predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities [shape=(n_samples, n_classes)], columns ordered as ``classes_``."""
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(self._validate(X, reset=False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = get_tags(self.estimator).input_tags.allow_nan
+        return tags
+
+    def _validate(self, X, y="no_validation", *, reset):
+        finite = "allow-nan" if get_tags(self.estimator).input_tags.allow_nan else True
+        return validate_data(self, X, y, reset=reset, ensure_all_finite=finite)
+
+
+class ClassicalPipeline(Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` ending in a classifier, checking its training data.
+
+    ``fit`` rejects what no classifier can learn from, before any step is fitted, with a message
+    that names the classifier: ``X`` with fewer than 2 dimensions, NaN or infinity in ``X``, and
+    ``y`` with a single class. (Left to themselves, scikit-learn's classifiers disagree:
+    ``LogisticRegression`` and ``SVC`` fail with messages that do not name them, and
+    ``MLPClassifier`` silently learns to predict the one class.) Everything else is
+    :class:`~sklearn.pipeline.Pipeline`'s; parameters are ``<step>__<name>``, e.g. ``clf__C``.
+    """
+
+    def fit(self, X, y=None, **params):
+        """Check ``X`` [shape=(n_samples, *sample_shape)] and ``y``, then fit each step in turn."""
+        y = _check_training_data(X, y, name=_name(self.steps[-1][1]))
+        return super().fit(X, y, **params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if tags.classifier_tags is not None:  # fit takes one label per sample
+            tags.classifier_tags.multi_label = False
+        return tags
+
+
+def _check_training_data(X, y, *, name):
+    """``y`` as a 1-D array, once ``X`` and ``y`` are found fit to train classifier ``name``."""
+    X = check_array(X, allow_nd=True, ensure_2d=False, ensure_all_finite=False, input_name="X")
+    if X.ndim < 2:
+        raise ValueError(
+            f"{name} expects X of shape (n_samples, *sample_shape) with at least 2 dimensions, "
+            f"got shape {X.shape}. Reshape your data with X.reshape(-1, 1) if it has a single "
+            "feature."
+        )
+    finite = np.isfinite(X).reshape(len(X), -1).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"{name} cannot be fitted on X containing NaN or infinity: "
+            f"{np.count_nonzero(~finite)} of {len(X)} samples have non-finite values"
+        )
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    check_classification_targets(y)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"{name} needs at least 2 classes in y to train; "
+            f"got only one class: {classes.tolist()[0]!r}"
+        )
+    return y
+
+
+def _name(estimator):
+    """The class name of ``estimator``, or of the estimator that a meta-estimator wraps (``SVC``
+    for ``CalibratedClassifierCV(SVC())``), for error messages."""
+    inner = getattr(estimator, "estimator", None)
+    return type(inner if isinstance(inner, BaseEstimator) else estimator).__name__

@@ -1,0 +1,629 @@
+"""The one base class of every torch network here: :class:`TorchClassifier`, a skorch classifier.
+
+Everything the networks share lives in this file: input validation and casting, label encoding,
+the validation split (stratified, grouped when ``groups`` are given, always drawn from the data
+passed to ``fit``), early stopping that restores the best epoch, optimizer choice, gradient
+clipping, class weights, learning-rate schedules, seeding, device and thread control. A network
+module (``estimators/<name>.py``) only defines an ``nn.Module`` and passes its class to
+:class:`TorchClassifier`.
+
+A network module's ``__init__`` takes ``input_shape`` (the per-sample shape, e.g. ``(C, H, W)``)
+and ``n_classes``, both filled in from the data at fit, then its own keyword-only hyperparameters
+(tuned as ``module__<name>``). Its ``forward`` takes a float32 batch and returns logits. It may
+declare the layouts it accepts in a class attribute ``input_kinds``, a tuple of ``"image"``
+``(N, C, H, W)``, ``"sequence"`` ``(N, T, F)`` and ``"waveform"`` ``(N, n_samples)``, the first
+being its main one; :class:`TorchClassifier` checks ``X`` against it.
+"""
+
+import contextlib
+import math
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    ShuffleSplit,
+    StratifiedGroupKFold,
+    StratifiedShuffleSplit,
+)
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping, EpochScoring, GradientNormClipping, LRScheduler
+from skorch.utils import is_dataset, to_numpy
+from torch.utils.data import Subset
+
+#: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
+#: and the feature kinds of the store that give it (after the pipeline's transposition).
+INPUT_KINDS = {
+    "image": ((4, 3), "images of shape (n_samples, C, H, W) or (n_samples, H, W)",
+              "stft, mel, mrp, stacked"),
+    "sequence": ((3,), "sequences of shape (n_samples, T, F)", "mfcc, mel"),
+    "waveform": ((2,), "waveforms of shape (n_samples, n_samples_per_clip)", "raw"),
+}
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+LR_SCHEDULES = (None, "cosine", "step", "plateau")
+
+
+def output_shape(module, input_shape):
+    """Per-sample shape of ``module``'s output for per-sample input shape ``input_shape``.
+
+    Runs one forward pass on a zero batch of one sample (in eval mode, without gradients), so
+    that networks size their dense layers from the actual input rather than a hard-coded size.
+
+    Raises
+    ------
+    ValueError
+        If the input is too small for the module (e.g. shorter than a kernel).
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            return tuple(module(torch.zeros((1, *input_shape))).shape[1:])
+    except RuntimeError as error:
+        raise ValueError(
+            f"input of per-sample shape {tuple(input_shape)} is too small for "
+            f"{type(module).__name__}: {error}"
+        ) from error
+    finally:
+        module.train(was_training)
+
+
+def validation_split(y, groups=None, *, valid_fraction=0.2, random_state=None):
+    """Indices of the training and validation rows of a fit's internal validation split.
+
+    Stratified by ``y``. With ``groups``, no group has rows on both sides: the validation rows are
+    one fold of :class:`~sklearn.model_selection.StratifiedGroupKFold` with
+    ``round(1 / valid_fraction)`` folds. When the data are too few to stratify (a class with one
+    row, or fewer validation rows than classes) the split is a plain random one, with a warning.
+
+    Parameters
+    ----------
+    y : array-like [shape=(n_samples,)]
+        Targets (labels or class indices).
+    groups : array-like [shape=(n_samples,)] or None
+        Group of each row (e.g. the recording or speaker a clip comes from).
+    valid_fraction : float in (0, 1)
+        Fraction of the rows (of the groups, with ``groups``) held out for validation.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    train, valid : np.ndarray of int
+        Disjoint row indices, both non-empty, together all of ``range(n_samples)``.
+
+    Raises
+    ------
+    ValueError
+        If there are too few rows (or groups) to hold out a non-empty validation set.
+    """
+    y = np.asarray(y)
+    n_samples = len(y)
+    rows = np.zeros((n_samples, 1))
+    if groups is not None:
+        groups = np.asarray(groups)
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
+            raise ValueError(
+                f"valid_fraction={valid_fraction} needs at least 2 groups to hold out whole groups "
+                f"for validation; got {n_groups}. Pass valid_fraction=None to train without one."
+            )
+        n_splits = max(2, round(1 / valid_fraction))
+        if n_groups >= n_splits:
+            with warnings.catch_warnings():  # "least populated class has only k members": expected
+                warnings.simplefilter("ignore", UserWarning)
+                cv = StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state)
+                train, valid = next(cv.split(rows, y, groups))
+            if len(train) and len(valid):
+                return train, valid
+        cv = GroupShuffleSplit(n_splits=1, test_size=valid_fraction, random_state=random_state)
+        return next(cv.split(rows, y, groups))
+
+    n_valid = math.ceil(valid_fraction * n_samples)
+    if n_samples < 2 or n_valid >= n_samples:
+        raise ValueError(
+            f"valid_fraction={valid_fraction} leaves no training rows of {n_samples}; "
+            "pass valid_fraction=None to train without a validation split."
+        )
+    _, counts = np.unique(y, return_counts=True)
+    if counts.min() >= 2 and min(n_valid, n_samples - n_valid) >= len(counts):
+        cv = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=random_state)
+    else:
+        warnings.warn(
+            f"too few rows ({n_samples}, smallest class {counts.min()}) for a stratified "
+            f"validation split of valid_fraction={valid_fraction}; splitting at random",
+            UserWarning,
+        )
+        cv = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=random_state)
+    return next(cv.split(rows, y))
+
+
+def _valid_accuracy(net, X, y):
+    """Accuracy on a validation dataset whose targets are class indices (not the labels)."""
+    logits = net.forward(X)  # served from skorch's cache of the validation pass while training
+    return float(np.mean(to_numpy(logits).argmax(axis=1) == to_numpy(y)))
+
+
+class TorchClassifier(NeuralNetClassifier):
+    """A scikit-learn classifier training a torch network, built on skorch's ``NeuralNetClassifier``.
+
+    All skorch parameters keep working: ``module__*`` (the network's hyperparameters),
+    ``optimizer__*`` (e.g. ``optimizer__weight_decay``), ``callbacks``, ``callbacks__*``,
+    ``iterator_train__*``, ``warm_start``; ``history``, ``partial_fit``, ``save_params`` too.
+
+    Parameters
+    ----------
+    module : torch.nn.Module subclass
+        The network. It is built at fit as ``module(input_shape=..., n_classes=..., **module__*)``
+        with the per-sample shape of ``X`` and the number of classes; it must return logits.
+    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
+        Applied to the logits; ``predict_proba`` applies the softmax.
+    optimizer : {"adam", "sgd"} or torch.optim.Optimizer subclass, default="adam"
+        ``"sgd"`` is SGD with Nesterov momentum 0.9 (override with ``optimizer__momentum``).
+        Strings let a JSON grid switch optimizers.
+    lr : float, default=1e-3
+    max_epochs : int, default=20
+    batch_size : int, default=32
+        Training batches are shuffled. A final batch of a single sample is dropped (it would
+        break batch normalisation); set ``iterator_train__drop_last`` to decide yourself.
+    valid_fraction : float in (0, 1) or None, default=0.2
+        Fraction of the training data given to ``fit`` held out for validation, early stopping and
+        the restoring of the best epoch: stratified, and grouped when ``fit`` gets ``groups``
+        (see :func:`validation_split`). ``None`` or 0: no validation and no early stopping.
+    patience : int, default=5
+        Epochs without improvement of the validation loss before stopping; the weights of the
+        best epoch are restored at the end of training.
+    clip_grad_norm : float or None, default=None
+        Clip the gradients' global L2 norm to this value (skorch ``GradientNormClipping``).
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes in the loss, as in scikit-learn (computed from ``y`` at fit; see
+        ``class_weight_``).
+    lr_schedule : {None, "cosine", "step", "plateau"}, default=None
+        Learning-rate schedule by epoch (skorch ``LRScheduler`` named ``"lr_scheduler"``, so its
+        settings can be changed, e.g. ``callbacks__lr_scheduler__gamma=0.5``): cosine annealing
+        over ``max_epochs``; step decay by 10 every ``max_epochs // 3`` epochs; or decay by 10
+        when the validation loss (the training loss without validation) stalls for
+        ``max(1, patience // 2)`` epochs.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights' initialisation, dropout, shuffling and the validation split. An int
+        makes fits repeatable; torch's global random state is left as it was.
+    device : "auto", "cpu", "cuda", ... default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU (resolved at each call).
+    n_threads : int or None, default=None
+        torch's intra-op threads while fitting and predicting (restored afterwards), so that
+        parallel workers do not oversubscribe the cores; None leaves torch's setting.
+    verbose : int, default=0
+    train_split : callable or None, default=None
+        skorch's hook, for experts: a callable ``(dataset, y) -> (train, valid)`` replacing the
+        split of ``valid_fraction`` (``groups`` are then not used). None uses ``valid_fraction``.
+    **kwargs
+        skorch's prefixed parameters: ``module__*``, ``optimizer__*``, ``criterion__*``,
+        ``callbacks__*``, ``iterator_train__*``, ``iterator_valid__*``, ``dataset__*``, and
+        skorch's other parameters (``callbacks``, ``warm_start``, ``classes``, ...).
+
+    Attributes
+    ----------
+    classes_ : np.ndarray [shape=(n_classes,)]
+        The labels (strings or integers), in the order of ``predict_proba``'s columns.
+    input_shape_ : tuple of int
+        Per-sample shape given to the module (with the channel axis added to 3-D images).
+    n_features_in_ : int
+        ``X.shape[1]`` at fit, as in scikit-learn (the first axis of a sample).
+    class_weight_ : np.ndarray [shape=(n_classes,)] or None
+    module_, optimizer_, criterion_, history_ :
+        skorch's: the trained network, its optimizer and loss, the per-epoch history.
+    """
+
+    def __init__(
+        self,
+        module,
+        *,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer="adam",
+        lr=1e-3,
+        max_epochs=20,
+        batch_size=32,
+        valid_fraction=0.2,
+        patience=5,
+        clip_grad_norm=None,
+        class_weight=None,
+        lr_schedule=None,
+        random_state=None,
+        device="auto",
+        n_threads=None,
+        verbose=0,
+        train_split=None,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            device=device,
+            verbose=verbose,
+            train_split=train_split,
+            **kwargs,
+        )
+        self.valid_fraction = valid_fraction
+        self.patience = patience
+        self.clip_grad_norm = clip_grad_norm
+        self.class_weight = class_weight
+        self.lr_schedule = lr_schedule
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    # ------------------------------------------------------------------------------ fitting
+    def fit(self, X, y, groups=None, **fit_params):
+        """Train a new network on ``X``, ``y`` (continue training if ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like, float
+            Per the network's ``input_kinds``: images ``(n, C, H, W)`` (or ``(n, H, W)``),
+            sequences ``(n, T, F)`` or waveforms ``(n, n_samples)``.
+        y : array-like [shape=(n,)]
+            Labels: strings or integers, at least two distinct.
+        groups : array-like [shape=(n,)] or None
+            Group of each row; the validation split then keeps every group on one side.
+        **fit_params
+            Passed to the module's ``forward``, as in skorch.
+
+        Returns
+        -------
+        self
+        """
+        reset = not self.warm_start or not self.initialized_
+        return self._fit(X, y, groups, reset=reset, classes=None, **fit_params)
+
+    def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
+        """Train for ``max_epochs`` more epochs without re-initialising a fitted network.
+
+        ``classes`` (all the labels) is needed at the first call when that call's ``y`` does not
+        hold all of them (or pass the skorch parameter ``classes``).
+        """
+        return self._fit(X, y, groups, reset=not self.initialized_, classes=classes, **fit_params)
+
+    def _fit(self, X, y, groups, *, reset, classes, **fit_params):
+        self._check_params()
+        epochs_done = 0 if reset else len(self.history)
+        with self._runtime(), self._seeded(epochs_done) as seed:
+            X = self._check_X(X, reset=reset)
+            if reset:
+                self._learn_classes(y, classes)
+            y = self._encode_y(y, X)
+            if groups is not None:
+                groups = column_or_1d(groups)
+                check_consistent_length(y, groups)
+            if reset:
+                self.initialize()
+            self._split_args_ = (groups, seed)
+            try:
+                super().partial_fit(X, y, **fit_params)
+            finally:
+                del self._split_args_
+        return self
+
+    def _check_params(self):
+        def fail(name, must):
+            raise ValueError(f"{name}={getattr(self, name)!r} must be {must}")
+
+        vf = self.valid_fraction
+        if vf is not None and not (isinstance(vf, numbers.Real) and 0 <= vf < 1):
+            fail("valid_fraction", "a number in [0, 1), or None")
+        if not (isinstance(self.patience, numbers.Integral) and self.patience >= 1):
+            fail("patience", "a positive integer")
+        if self.clip_grad_norm is not None and not (
+            isinstance(self.clip_grad_norm, numbers.Real) and self.clip_grad_norm > 0
+        ):
+            fail("clip_grad_norm", "a positive number or None")
+        if not (self.class_weight is None or isinstance(self.class_weight, dict)
+                or _is_string(self.class_weight, "balanced")):
+            fail("class_weight", "None, 'balanced' or a dict {label: weight}")
+        if not (self.lr_schedule is None or _is_string(self.lr_schedule, *LR_SCHEDULES[1:])):
+            fail("lr_schedule", f"one of {LR_SCHEDULES}")
+        if isinstance(self.optimizer, str) and self.optimizer.lower() not in OPTIMIZERS:
+            fail("optimizer", f"one of {sorted(OPTIMIZERS)} or a torch.optim.Optimizer class")
+        if self.n_threads is not None and not (
+            isinstance(self.n_threads, numbers.Integral) and self.n_threads >= 1
+        ):
+            fail("n_threads", "a positive integer or None")
+
+    # ------------------------------------------------------------------- data validation
+    def _net_name(self):
+        module = self.module
+        return (module if isinstance(module, type) else type(module)).__name__
+
+    def _input_kinds(self):
+        module = self.module
+        return tuple(getattr(module if isinstance(module, type) else type(module), "input_kinds", ()))
+
+    def _check_X(self, X, *, reset):
+        """``X`` validated and cast to float32 (the one place where that happens)."""
+        X = check_array(X, allow_nd=True, ensure_2d=False, dtype=np.float32,
+                        ensure_all_finite=False, estimator=self, input_name="X")
+        if X.size and not np.isfinite(X.sum()) and not np.isfinite(X).all():
+            bad = (~np.isfinite(X.reshape(len(X), -1))).any(axis=1).sum()
+            raise ValueError(f"{self._net_name()} does not accept NaN or infinite values in X; "
+                             f"{bad} of {len(X)} samples have some")
+        n_features = X.shape[1] if X.ndim > 1 else None
+        kinds = self._input_kinds()
+        if kinds:
+            if not any(X.ndim in INPUT_KINDS[kind][0] for kind in kinds):
+                raise ValueError(self._shape_error(X.shape, kinds))
+            if "image" in kinds and X.ndim == 3:  # one channel
+                X = X[:, np.newaxis]
+        elif X.ndim < 2:
+            raise ValueError(f"{self._net_name()} expects an array of samples; got shape {X.shape}")
+        if reset:
+            self.n_features_in_ = n_features  # scikit-learn's: X.shape[1] as given
+            self.input_shape_ = tuple(X.shape[1:])
+        return X
+
+    def _shape_error(self, shape, kinds):
+        _, what, features = INPUT_KINDS[kinds[0]]
+        message = f"{self._net_name()} expects {what} such as feature kinds {features}"
+        others = [f"{INPUT_KINDS[k][1]} such as feature kinds {INPUT_KINDS[k][2]}" for k in kinds[1:]]
+        if others:
+            message += f" (or {' or '.join(others)})"
+        message += f"; got shape {tuple(shape)}"
+        if len(shape) == 1:
+            message += ". Reshape your data with X[np.newaxis] if it holds a single sample"
+        return message
+
+    def _learn_classes(self, y, classes):
+        if y is None:
+            raise ValueError(f"{self._net_name()} requires y to be passed, but the target y is None")
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if self.classes is not None:
+            labels = np.asarray(self.classes)
+        elif classes is not None:
+            labels = np.asarray(classes)
+        else:
+            labels = np.unique(y)
+        if len(labels) < 2:
+            raise ValueError(f"{self._net_name()} needs samples of at least 2 classes; "
+                             f"got 1 class: {labels.tolist()[0]!r}")
+        self.classes_inferred_ = labels
+        self.class_weight_ = (
+            None if self.class_weight is None
+            else compute_class_weight(self.class_weight, classes=labels, y=y)
+        )
+
+    def _encode_y(self, y, X):
+        """Labels ``y`` as int64 indices into ``classes_`` (the one place where ``y`` is cast)."""
+        if y is None:
+            raise ValueError(f"{self._net_name()} requires y to be passed, but the target y is None")
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        classes = self.classes_
+        order = np.argsort(classes, kind="stable")
+        position = np.searchsorted(classes, y, sorter=order)
+        codes = order[np.clip(position, 0, len(classes) - 1)]
+        unknown = classes[codes] != y
+        if unknown.any():
+            raise ValueError(
+                f"y contains labels not among classes_ {classes.tolist()}: "
+                f"{np.unique(y[unknown]).tolist()}"
+            )
+        return codes.astype(np.int64)
+
+    def check_data(self, X, y):
+        """Nothing to do: ``fit`` validated ``X`` and encoded ``y`` before the training loop.
+
+        (skorch's version would re-infer ``classes_`` from the encoded targets.)
+        """
+
+    # ---------------------------------------------------------------------- prediction
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits), columns in the order of ``classes_``.
+
+        Returns
+        -------
+        proba : np.ndarray [shape=(n_samples, n_classes)], float64
+        """
+        self.check_is_fitted()
+        if not is_dataset(X):
+            X = self._check_X(X, reset=False)
+        with self._runtime():
+            proba = super().predict_proba(X).astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predicted labels, taken from ``classes_``."""
+        indices = self.predict_proba(X).argmax(axis=1)  # checks first that the net is fitted
+        return self.classes_[indices]
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        """skorch's, on the resolved device and with ``n_threads``."""
+        with self._runtime():
+            yield from super().forward_iter(X, training=training, device=device)
+
+    # ---------------------------------------------------------- skorch's initialisation hooks
+    def initialize(self):
+        """skorch's, on the resolved device (``fit`` calls it; it needs ``input_shape_``)."""
+        with self._runtime():
+            return super().initialize()
+
+    def initialize_module(self):
+        """Build the module with ``input_shape`` and ``n_classes`` taken from the fit's data."""
+        kwargs = self.get_params_for("module")
+        inferred = {"input_shape", "n_classes"} & set(kwargs)
+        if inferred:
+            raise ValueError(
+                f"module__{' and module__'.join(sorted(inferred))} are set from the data at fit; "
+                "do not pass them"
+            )
+        if not hasattr(self, "input_shape_"):
+            raise ValueError(
+                f"{type(self).__name__} sizes the network from the data: call fit or partial_fit "
+                "rather than initialize"
+            )
+        kwargs.update(input_shape=self.input_shape_, n_classes=len(self.classes_))
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def initialize_criterion(self):
+        """The criterion, weighted by ``class_weight_`` when ``class_weight`` is set."""
+        kwargs = self.get_params_for("criterion")
+        if self.class_weight is not None and "weight" not in kwargs:
+            kwargs["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        return self
+
+    def initialize_optimizer(self):
+        """The optimizer; the strings ``"adam"`` and ``"sgd"`` (Nesterov, momentum 0.9) resolved."""
+        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
+        optimizer = self.optimizer
+        if isinstance(optimizer, str):
+            optimizer = OPTIMIZERS[optimizer.lower()]
+            if optimizer is torch.optim.SGD:
+                kwargs = {"momentum": 0.9, "nesterov": True, **kwargs}
+        self.optimizer_ = optimizer(*args, **kwargs)
+        return self
+
+    def get_default_callbacks(self):
+        """skorch's defaults (with an accuracy on class indices) plus those the parameters ask for."""
+        callbacks = [
+            (name, EpochScoring(_valid_accuracy, name="valid_acc", lower_is_better=False)
+             if name == "valid_acc" else callback)
+            for name, callback in super().get_default_callbacks()
+        ]
+        validates = self._validates()
+        if self.clip_grad_norm is not None:
+            callbacks.append(("gradient_clipping", GradientNormClipping(self.clip_grad_norm)))
+        if self.lr_schedule is not None:
+            callbacks.append(("lr_scheduler", self._lr_scheduler(validates)))
+        if validates:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.patience, load_best=True)))
+        return callbacks
+
+    def _validates(self):
+        return self.train_split is not None or bool(self.valid_fraction)
+
+    def _lr_scheduler(self, validates):
+        if self.lr_schedule == "cosine":
+            return LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)
+        if self.lr_schedule == "step":
+            return LRScheduler("StepLR", step_size=max(1, self.max_epochs // 3), gamma=0.1)
+        return LRScheduler("ReduceLROnPlateau", monitor="valid_loss" if validates else "train_loss",
+                           factor=0.1, patience=max(1, self.patience // 2))
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Training and validation datasets: ``valid_fraction`` of the rows given to ``fit``."""
+        if self.train_split is not None or not self.valid_fraction:
+            return super().get_split_datasets(X, y, **fit_params)
+        groups, seed = getattr(self, "_split_args_", (None, None))
+        dataset = self.get_dataset(X, y)
+        train, valid = validation_split(y, groups, valid_fraction=self.valid_fraction,
+                                        random_state=seed)
+        return Subset(dataset, train), Subset(dataset, valid)
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's data loaders; training batches are shuffled by default."""
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        kwargs = self.get_params_for("iterator_train")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = len(dataset) if batch_size == -1 else batch_size
+        lone_last_sample = len(dataset) > 1 and len(dataset) % batch_size == 1
+        kwargs = {"shuffle": True, "drop_last": lone_last_sample, **kwargs}
+        return self.iterator_train(dataset, batch_size=batch_size, **kwargs)
+
+    # ----------------------------------------------------------- seeding, device, threads
+    @contextlib.contextmanager
+    def _seeded(self, offset):
+        """Seed torch (restoring its state afterwards); yields the split's seed (or None)."""
+        if self.random_state is None:
+            yield None
+            return
+        if isinstance(self.random_state, numbers.Integral):
+            seed = int(self.random_state)
+        else:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = (seed + offset) % (2**31 - 1)  # a continued fit does not replay the same shuffles
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield seed
+
+    @contextlib.contextmanager
+    def _runtime(self, *, threads=True):
+        """Resolve ``device="auto"`` (and apply ``n_threads``) for the duration of one call."""
+        device, n_threads = self.device, torch.get_num_threads()
+        threads = threads and self.n_threads is not None
+        if _is_auto(device):
+            self.device = _auto_device()
+        if threads:
+            torch.set_num_threads(self.n_threads)
+        try:
+            yield
+        finally:
+            self.device = device
+            if threads:
+                torch.set_num_threads(n_threads)
+
+    def get_params(self, deep=True, **kwargs):
+        # skorch lists its private bookkeeping set ``_params_to_validate`` as a parameter; it is not
+        # one (skorch rebuilds it from the keyword arguments in __init__), so clone leaves it out.
+        params = super().get_params(deep=deep, **kwargs)
+        params.pop("_params_to_validate", None)
+        return params
+
+    def set_params(self, **kwargs):
+        # skorch 1.4 raises on a new component class (optimizer=..., say) for an initialised net;
+        # like any plain parameter it takes effect when fit next initialises the net.
+        for name in ("module", "criterion", "optimizer"):
+            if name in kwargs:
+                setattr(self, name, kwargs.pop(name))
+        if "device" in kwargs:
+            super().set_params(device=kwargs.pop("device"))
+        if not self.initialized_:
+            return super().set_params(**kwargs)
+        with self._runtime(threads=False):  # may re-initialise (and move) the module
+            return super().set_params(**kwargs)
+
+    def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                    checkpoint=None, use_safetensors=False, **kwargs):
+        with self._runtime():  # maps the tensors to the resolved device
+            return super().load_params(
+                f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
+                f_history=f_history, checkpoint=checkpoint, use_safetensors=use_safetensors,
+                **kwargs)
+
+    def __setstate__(self, state):
+        auto = _is_auto(state.get("device"))
+        if auto:
+            state = {**state, "device": _auto_device()}
+        super().__setstate__(state)
+        if auto:
+            self.device = "auto"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        kinds = self._input_kinds()
+        if kinds:
+            tags.input_tags.two_d_array = "waveform" in kinds
+            tags.input_tags.three_d_array = bool({"image", "sequence"} & set(kinds))
+        tags.classifier_tags.poor_score = True  # a few epochs of a small net on toy data
+        return tags
+
+
+def _is_string(value, *options):
+    return isinstance(value, str) and value in options
+
+
+def _is_auto(device):
+    return _is_string(device, "auto")
+
+
+def _auto_device():
+    return "cuda" if torch.cuda.is_available() else "cpu"

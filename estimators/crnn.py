@@ -1,0 +1,91 @@
+"""CRNN: a CNN over a spectrogram image combined with an LSTM over time.
+
+The CNN (conv 3 x 3 -> batch norm -> ReLU -> max-pool per stage; the first stage halves frequency
+and time, later ones frequency only) runs over the ``(C, F, T)`` representation. Two ways of
+combining it with the LSTM (``module__mode``):
+
+``"sequence"``
+    The CNN's feature maps, one vector per remaining time step, are the LSTM's input sequence.
+``"init_state"``
+    The CNN's feature maps, averaged over frequency and time, initialise the LSTM's hidden and
+    cell states (through a linear layer and tanh); the LSTM then runs over the input's frames
+    (the ``C * F`` values of each time step).
+
+The clip is classified from the LSTM's final hidden state.
+"""
+
+import torch
+from torch import nn
+
+from estimators._torch import TorchClassifier, output_shape
+
+SPEC = {
+    "input": "image",
+    "feature": "mel",
+    "feature_params": {},
+    "param_grid": {"module__mode": ["sequence", "init_state"], "module__hidden_size": [32, 64]},
+    "test_params": {"max_epochs": 2, "module__channels": (2, 4), "module__hidden_size": 8},
+    "test_shape": (2, 16, 12),
+    "description": "CRNN: CNN feature maps feeding, or initialising the state of, an LSTM",
+}
+
+
+class CRNN(nn.Module):
+    """CNN + LSTM classifier of ``(N, C, F, T)`` images; returns logits ``(N, n_classes)``.
+
+    Parameters
+    ----------
+    input_shape : tuple (C, F, T)
+    n_classes : int
+    mode : {"sequence", "init_state"}, default="sequence"
+    channels : tuple of ints, default=(16, 32)
+        Output channels of the CNN's stages (F must be at least ``2 ** len(channels)``).
+    hidden_size : int, default=64
+        The LSTM's.
+    dropout : float, default=0.3
+        Before the output layer.
+    """
+
+    input_kinds = ("image",)
+
+    def __init__(self, input_shape, n_classes, *, mode="sequence", channels=(16, 32),
+                 hidden_size=64, dropout=0.3):
+        super().__init__()
+        if mode not in ("sequence", "init_state"):
+            raise ValueError(f"mode={mode!r} must be 'sequence' or 'init_state'")
+        self.mode = mode
+        in_channels, n_bins, _ = input_shape
+        stages = []
+        for i, out_channels in enumerate(channels):
+            stages += [
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+                nn.MaxPool2d((2, 2) if i == 0 else (2, 1)),
+            ]
+            in_channels = out_channels
+        self.cnn = nn.Sequential(*stages)
+        cnn_channels, cnn_bins, _ = output_shape(self.cnn, input_shape)
+        if mode == "sequence":
+            self.lstm = nn.LSTM(cnn_channels * cnn_bins, hidden_size, batch_first=True)
+        else:
+            self.init_state = nn.Linear(cnn_channels, 2 * hidden_size)
+            self.lstm = nn.LSTM(input_shape[0] * n_bins, hidden_size, batch_first=True)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, n_classes))
+
+    def forward(self, x):
+        maps = self.cnn(x)  # (N, channels, F', T')
+        if self.mode == "sequence":
+            frames = maps.flatten(1, 2).transpose(1, 2)  # (N, T', channels * F')
+            _, (hidden, _) = self.lstm(frames)
+        else:
+            h0, c0 = torch.tanh(self.init_state(maps.mean(dim=(2, 3)))).chunk(2, dim=1)
+            frames = x.flatten(1, 2).transpose(1, 2)  # (N, T, C * F)
+            _, (hidden, _) = self.lstm(frames, (h0.unsqueeze(0).contiguous(),
+                                                c0.unsqueeze(0).contiguous()))
+        return self.head(hidden[-1])
+
+
+def build(**params):
+    """A new unfitted :class:`~estimators._torch.TorchClassifier` over :class:`CRNN`."""
+    return TorchClassifier(CRNN, **params)

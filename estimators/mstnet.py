@@ -1,0 +1,70 @@
+"""MSTNet: a learned multi-scale "spectrogram" front end on raw waveforms + PiczakNet.
+
+From the DeepFourier study: conv1d 1 -> 512 (kernel 1024, stride 512, i.e. a learned STFT with
+the hop of a 512-sample spectrogram), ReLU, conv1d 512 -> 256 (kernel 3), ReLU, conv1d 256 -> 60
+(kernel 3), tanh; the last two keep the number of frames. The ``(60, frames)`` output plays the part
+of a 60-band log-mel spectrogram for :class:`~estimators.piczak.PiczakNet` (a one-channel image).
+"""
+
+from torch import nn
+
+from estimators._torch import TorchClassifier
+from estimators.piczak import FrontEndPiczakNet
+
+SPEC = {
+    "input": "waveform",
+    "feature": "raw",
+    "feature_params": {},
+    "param_grid": {"module__n_hidden": [1000, 5000]},
+    "test_params": {"max_epochs": 2, "module__n_filters": 4, "module__n_hidden": 16,
+                    "module__window": 256, "module__hop": 128},
+    "test_shape": (4000,),
+    "description": "MSTNet (DeepFourier): learned STFT-like conv1d front end + PiczakNet",
+}
+
+
+class MSTFrontEnd(nn.Module):
+    """Waveforms ``(N, n_samples)`` -> ``n_bands`` learned bands ``(N, n_bands, frames)``.
+
+    ``frames = (n_samples - window) // hop + 1``.
+    """
+
+    def __init__(self, *, window=1024, hop=512, n_bands=60):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv1d(1, 512, kernel_size=window, stride=hop),
+            nn.ReLU(),
+            nn.Conv1d(512, 256, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(256, n_bands, kernel_size=3, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, x):
+        return self.layers(x.unsqueeze(1))
+
+
+class MSTNet(FrontEndPiczakNet):
+    """:class:`MSTFrontEnd` followed by PiczakNet; returns logits ``(N, n_classes)``.
+
+    Parameters
+    ----------
+    input_shape : tuple (n_samples,)
+    n_classes : int
+    n_filters, n_hidden, dropout :
+        PiczakNet's (80, 5000, 0.5).
+    window, hop : int
+        The front end's first kernel and stride, in samples (1024, 512).
+    """
+
+    def __init__(self, input_shape, n_classes, *, n_filters=80, n_hidden=5000, dropout=0.5,
+                 window=1024, hop=512):
+        super().__init__()
+        self.front_end = MSTFrontEnd(window=window, hop=hop)
+        self._build_classifier(input_shape, n_classes, n_filters=n_filters, n_hidden=n_hidden,
+                               dropout=dropout)
+
+
+def build(**params):
+    """A new unfitted TorchClassifier over :class:`MSTNet`, clipping gradients at 3 as the study."""
+    return TorchClassifier(MSTNet, **{"clip_grad_norm": 3.0, **params})

@@ -1,0 +1,102 @@
+"""PiczakNet: the CNN of Piczak (2015) on log-mel spectrograms with a delta channel.
+
+K. J. Piczak, "Environmental sound classification with convolutional neural networks", MLSP 2015:
+conv 80 filters (57 x 6) -> max-pool (4 x 3, stride 1 x 3) -> dropout 0.5 -> conv 80 (1 x 3) ->
+max-pool (1 x 3, stride 1 x 3) -> dense 5000 -> dropout 0.5 -> dense 5000 -> dropout 0.5 ->
+output, on 2 x 60 x 41 segments (60 mel bands, 41 frames, log-mel and its delta). The dense
+layers are sized from the input at construction, so full clips work as well as 41-frame segments
+(at least 20 frames are needed).
+"""
+
+from torch import nn
+
+from estimators._torch import TorchClassifier, output_shape
+
+SPEC = {
+    "input": "image",
+    "feature": "mel",
+    "feature_params": {"n_mels": 60, "delta": True},
+    "param_grid": {"module__n_hidden": [1000, 5000], "lr": [1e-3, 1e-4]},
+    "test_params": {"max_epochs": 2, "module__n_filters": 4, "module__n_hidden": 16},
+    "test_shape": (2, 60, 41),
+    "description": "PiczakNet (Piczak 2015): 2-layer CNN + 2 x 5000 dense, on log-mel + delta",
+}
+
+
+class PiczakNet(nn.Module):
+    """Piczak's CNN on ``(N, C, n_mels, frames)`` images; returns logits ``(N, n_classes)``.
+
+    Parameters
+    ----------
+    input_shape : tuple (C, H, W)
+        Per-sample shape, e.g. ``(2, 60, 41)``; ``H`` must be at least ``kernel_height``.
+    n_classes : int
+    n_filters : int, default=80
+        Filters of each convolution.
+    n_hidden : int, default=5000
+        Units of each of the two dense layers.
+    dropout : float, default=0.5
+    kernel_height : int, default=57
+        Height (frequency extent) of the first convolution, 57 of 60 mel bands in the paper.
+    """
+
+    input_kinds = ("image",)
+
+    def __init__(self, input_shape, n_classes, *, n_filters=80, n_hidden=5000, dropout=0.5,
+                 kernel_height=57):
+        super().__init__()
+        in_channels, height, _ = input_shape
+        if height < kernel_height:
+            raise ValueError(
+                f"PiczakNet: input height {height} (frequency bands) is below "
+                f"kernel_height={kernel_height}; set module__kernel_height"
+            )
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, n_filters, kernel_size=(kernel_height, 6)),
+            nn.ReLU(),
+            nn.MaxPool2d(kernel_size=(4, 3), stride=(1, 3)),
+            nn.Dropout(dropout),
+            nn.Conv2d(n_filters, n_filters, kernel_size=(1, 3)),
+            nn.ReLU(),
+            nn.MaxPool2d(kernel_size=(1, 3), stride=(1, 3)),
+            nn.Flatten(),
+        )
+        (n_flat,) = output_shape(self.features, input_shape)
+        self.classifier = nn.Sequential(
+            nn.Linear(n_flat, n_hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(n_hidden, n_hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(n_hidden, n_classes),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class FrontEndPiczakNet(nn.Module):
+    """A learnable front end from waveforms to ``(N, bands, frames)`` maps, then PiczakNet.
+
+    The front end's output is treated as a one-channel ``bands x frames`` image. Subclasses set
+    ``front_end`` (the front end's ``nn.Module``) in their ``__init__`` and call
+    :meth:`_build_classifier`; the front end stays a separate sub-module (``self.front_end``) so
+    that it can be pre-trained or frozen on its own.
+    """
+
+    input_kinds = ("waveform",)
+
+    def _build_classifier(self, input_shape, n_classes, *, n_filters, n_hidden, dropout):
+        bands, frames = output_shape(self.front_end, input_shape)
+        self.piczak = PiczakNet((1, bands, frames), n_classes, n_filters=n_filters,
+                                n_hidden=n_hidden, dropout=dropout, kernel_height=bands - 3)
+
+    def forward(self, x):
+        return self.piczak(self.front_end(x).unsqueeze(1))
+
+
+def build(**params):
+    """A new unfitted :class:`~estimators._torch.TorchClassifier` over :class:`PiczakNet`."""
+    return TorchClassifier(PiczakNet, **params)
+

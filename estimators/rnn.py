@@ -1,0 +1,97 @@
+"""Recurrent networks over feature frames or raw-waveform frames (shared by rnn, lstm, gru, blstm).
+
+One module, :class:`RecurrentNet`, covers all four estimators; they differ in ``cell`` and
+``bidirectional`` only. The input is a sequence of frames: ``(T, F)`` MFCC or mel frames, or a
+raw waveform cut into ``T = n_samples // frame_length`` consecutive frames of ``frame_length``
+samples (a comparison of recurrent models on raw audio used 100 and 300). An optional dense ReLU
+layer sits between the recurrent layers and the output (it improved every recurrent model in that
+comparison). The clip is classified from the last step (``pooling="last"``: the final hidden
+state of each direction) or from the mean of the outputs over time (``pooling="mean"``).
+"""
+
+import torch
+from torch import nn
+
+from estimators._torch import TorchClassifier
+
+SPEC = {
+    "input": "sequence",
+    "feature": "mfcc",
+    "feature_params": {},
+    "param_grid": {"module__hidden_size": [50, 150], "module__dense_size": [0, 64]},
+    "test_params": {"max_epochs": 2, "module__hidden_size": 8, "module__dense_size": 8},
+    "test_shape": (20, 13),
+    "description": "Elman RNN (tanh) over MFCC frames or raw-waveform frames",
+}
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RecurrentNet(nn.Module):
+    """An RNN, LSTM or GRU classifier of ``(N, T, F)`` sequences or ``(N, n_samples)`` waveforms.
+
+    Parameters
+    ----------
+    input_shape : tuple (T, F) or (n_samples,)
+        Per-sample shape: frames of F features, or a waveform (cut into frames).
+    n_classes : int
+    cell : {"rnn", "lstm", "gru"}, default="lstm"
+    hidden_size : int, default=100
+    num_layers : int, default=1
+    bidirectional : bool, default=False
+    dense_size : int, default=0
+        Units of a dense ReLU layer before the output; 0 for none.
+    pooling : {"last", "mean"}, default="last"
+        Classify from the last step (final hidden state of each direction) or the mean output.
+    frame_length : int, default=100
+        Samples per frame when the input is a waveform (a trailing partial frame is dropped).
+    dropout : float, default=0.0
+        Between recurrent layers (when ``num_layers > 1``) and before the output layers.
+    """
+
+    input_kinds = ("sequence", "waveform")
+
+    def __init__(self, input_shape, n_classes, *, cell="lstm", hidden_size=100, num_layers=1,
+                 bidirectional=False, dense_size=0, pooling="last", frame_length=100,
+                 dropout=0.0):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell={cell!r} must be one of {sorted(CELLS)}")
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"pooling={pooling!r} must be 'last' or 'mean'")
+        if len(input_shape) == 1:  # a waveform, cut into frames
+            if input_shape[0] < frame_length:
+                raise ValueError(f"frame_length={frame_length} is longer than the waveforms "
+                                 f"({input_shape[0]} samples)")
+            n_features = frame_length
+        else:
+            n_features = input_shape[-1]
+        self.frame_length = frame_length
+        self.pooling = pooling
+        self.rnn = CELLS[cell](n_features, hidden_size, num_layers=num_layers, batch_first=True,
+                               bidirectional=bidirectional,
+                               dropout=dropout if num_layers > 1 else 0.0)
+        n_out = hidden_size * (2 if bidirectional else 1)
+        head = [nn.Dropout(dropout)]
+        if dense_size:
+            head += [nn.Linear(n_out, dense_size), nn.ReLU(), nn.Dropout(dropout)]
+            n_out = dense_size
+        self.head = nn.Sequential(*head, nn.Linear(n_out, n_classes))
+
+    def forward(self, x):
+        if x.dim() == 2:  # (N, n_samples) -> (N, T, frame_length)
+            n_frames = x.shape[1] // self.frame_length
+            x = x[:, : n_frames * self.frame_length].reshape(len(x), n_frames, self.frame_length)
+        output, state = self.rnn(x)
+        if self.pooling == "mean":
+            summary = output.mean(dim=1)
+        else:
+            hidden = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c)
+            n_directions = 2 if self.rnn.bidirectional else 1
+            summary = torch.cat(list(hidden[-n_directions:]), dim=1)  # last layer's directions
+        return self.head(summary)
+
+
+def build(**params):
+    """A new unfitted :class:`~estimators._torch.TorchClassifier` over a tanh :class:`RecurrentNet`."""
+    return TorchClassifier(RecurrentNet, **{"module__cell": "rnn", **params})
