@@ -25,8 +25,11 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MEL = {"n_mels": 60, "n_fft": 1024, "hop_length": 512, "delta": False}
-MFCC = {"n_mfcc": 40, "n_fft": 2048, "hop_length": 512, "n_mels": 128}
+# librosa's defaults, i.e. what `melspectrogram(y=y, sr=sr)` and `mfcc(y=y, sr=sr)` compute in the
+# plain loop. With equal STFT and filterbank parameters the store computes the log-mel once per
+# clip for both kinds (featurestore.features._common.shared_intermediates).
+MEL = {"n_mels": 128, "n_fft": 2048, "hop_length": 512, "delta": False}
+MFCC = {"n_mfcc": 20, "n_fft": 2048, "hop_length": 512, "n_mels": 128}
 SR = 22050
 # dB features of identical audio through two resampling calls agree far below this; differences come
 # only from float32 rounding in the FFT/mel products (and the dB floor of near-silent bins).
@@ -58,10 +61,9 @@ def plain_loop(paths):
     for path in paths:
         y, sr = librosa.load(path, sr=SR)
         y = librosa.util.fix_length(y, size=4 * SR)
-        mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=MEL["n_fft"], hop_length=MEL["hop_length"],
-                                             n_mels=MEL["n_mels"])
+        mel = librosa.feature.melspectrogram(y=y, sr=sr)
         mels.append(librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=80.0))
-        mfccs.append(librosa.feature.mfcc(y=y, sr=sr, **MFCC))
+        mfccs.append(librosa.feature.mfcc(y=y, sr=sr))
     return np.stack(mels), np.stack(mfccs)
 
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from featurestore import audio as audio_io
 from featurestore import features
 from featurestore.errors import AudioError, ParameterError
+from featurestore.features._common import shared_intermediates
 from featurestore.store import STORAGE_DTYPES, FeatureStore
 
 
@@ -161,9 +162,9 @@ def compute_batch(clip_ids, paths, kinds, audio):
         raise ParameterError("audio duration=None needs clips of equal length; set a duration")
     batch = np.stack(signals) if signals else np.zeros((0, 0), np.float32)
     values = {}
-    for kind, params in kinds.items():
-        out = features.get(kind).compute(batch, sr=audio["sr"], **params) if len(batch) else None
-        values[kind] = out
+    with shared_intermediates():
+        for kind, params in kinds.items():
+            values[kind] = features.get(kind).compute(batch, sr=audio["sr"], **params) if len(batch) else None
     if len(batch):
         # A clip whose features are not finite is unusable too; never store garbage.
         finite = np.all([np.isfinite(v.reshape(len(batch), -1)).all(axis=1) for v in values.values()], axis=0)

@@ -12,11 +12,12 @@ the storage dtype. Its HDF5 file holds ``features`` (n_clips, *feature_shape), `
 and ``clip_table`` (the JSON clip table it was computed for), with the parameters, library versions,
 creation time and skipped clips as attributes.
 
-Crash safety: extraction writes batches into the ``.partial`` folder, each batch one ``.npz`` file
-written under a temporary name and renamed, so a killed process leaves only whole batches and a rerun
-resumes from them. The ``.h5`` file appears, by an atomic rename, only once every clip is computed:
-a partly written feature set is never read as complete. A lock file in the ``.partial`` folder
-keeps a second writer out; readers need no lock and open the file themselves (worker processes too).
+Crash safety: extraction writes batches into the ``.partial`` folder, each batch an ``.npy`` file of
+features and then a ``.json`` file of its clip ids, each under a temporary name and renamed, so a
+killed process leaves only whole batches and a rerun resumes from them. The ``.h5`` file appears, by
+an atomic rename, only once every clip is computed: a partly written feature set is never read as
+complete. A lock file beside it (``<kind>-<key>.lock``) keeps a second writer out; readers need no
+lock and open the file themselves (worker processes too).
 """
 
 import hashlib
@@ -242,15 +243,23 @@ class FeatureSetWriter:
         return False
 
     def _parts(self):
-        return sorted(self.partial.glob("part-*.npz"))
+        """Committed batches: ``(clip_ids, skipped, features .npy path)``, oldest first.
+
+        A batch is its features in ``<stem>.npy`` and its ids in ``<stem>.json``; the JSON is written
+        last (both by rename), so a batch without it was never committed and is ignored.
+        """
+        parts = []
+        for marker in sorted(self.partial.glob("part-*.json")):
+            meta = json.loads(marker.read_text())
+            parts.append((meta["clip_ids"], meta["skipped"], marker.with_suffix(".npy")))
+        return parts
 
     def done(self):
         """Ids of the clips already stored or skipped in earlier batches: set of str."""
         done = set()
-        for part in self._parts():
-            with np.load(part) as z:
-                done.update(z["clip_ids"].tolist())
-                done.update(z["skipped_ids"].tolist())
+        for clip_ids, skipped, _ in self._parts():
+            done.update(clip_ids)
+            done.update(s["clip_id"] for s in skipped)
         return done
 
     def write_batch(self, clip_ids, values, skipped=()):
@@ -266,12 +275,12 @@ class FeatureSetWriter:
         values = np.asarray(values, dtype=self.dtype)
         if len(values) != len(clip_ids):
             raise ValueError(f"{len(clip_ids)} clip ids but {len(values)} feature rows")
-        skipped = list(skipped)
-        tmp = self.partial / f".tmp-{uuid.uuid4().hex}.npz"
-        np.savez(tmp, clip_ids=np.asarray(list(clip_ids), dtype=str), features=values,
-                 skipped_ids=np.asarray([s["clip_id"] for s in skipped], dtype=str),
-                 skipped_json=np.asarray(json.dumps(skipped)))
-        os.replace(tmp, self.partial / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz")
+        stem = self.partial / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        tmp = self.partial / f".tmp-{uuid.uuid4().hex}.npy"
+        np.save(tmp, values)
+        os.replace(tmp, stem.with_suffix(".npy"))
+        _atomic_write_text(stem.with_suffix(".json"),
+                           json.dumps({"clip_ids": list(map(str, clip_ids)), "skipped": list(skipped)}))
 
     def finalize(self, clip_table):
         """Assemble the parts into the ``.h5`` file, in the clip table's order, and drop the parts.
@@ -287,15 +296,9 @@ class FeatureSetWriter:
         FeatureSet
         """
         parts = self._parts()
-        stored, skipped = {}, []
-        feature_shape = None
-        for n, part in enumerate(parts):
-            with np.load(part) as z:
-                for row, clip in enumerate(z["clip_ids"].tolist()):
-                    stored[clip] = (n, row)
-                skipped.extend(json.loads(str(z["skipped_json"])))
-                if len(z["clip_ids"]):
-                    feature_shape = z["features"].shape[1:]
+        stored = {clip for clip_ids, _, _ in parts for clip in clip_ids}
+        skipped = [s for _, batch_skipped, _ in parts for s in batch_skipped]
+        feature_shape = next((np.load(npy, mmap_mode="r").shape[1:] for ids, _, npy in parts if ids), None)
         order = [c for c in clip_table["clip_id"] if c in stored]
         missing = set(clip_table["clip_id"]) - set(stored) - {s["clip_id"] for s in skipped}
         if missing:
@@ -309,15 +312,13 @@ class FeatureSetWriter:
                  "versions": library_versions(), "n_clips": len(order), "dtype": self.dtype}
         with h5py.File(tmp, "w") as f:
             data = f.create_dataset("features", shape=(len(order), *feature_shape), dtype=self.dtype)
-            for part in parts:
-                with np.load(part) as z:
-                    ids = z["clip_ids"].tolist()
-                    if not ids:
-                        continue
-                    rows = np.array([position[c] for c in ids])
-                    values = z["features"]
-                    for start, stop, src in _runs(rows):
-                        data[start:stop] = values[src:src + stop - start]
+            for ids, _, npy in parts:
+                if not ids:
+                    continue
+                values = np.load(npy, mmap_mode="r")
+                rows = np.array([position[c] for c in ids])
+                for start, stop, src in _runs(rows):
+                    data[start:stop] = values[src:src + stop - start]
             f.create_dataset("clip_ids", data=np.array(order, dtype=object), dtype=h5py.string_dtype())
             f.create_dataset("clip_table", data=clip_table.to_json(orient="split", index=False))
             for key, value in attrs.items():
@@ -398,10 +399,7 @@ class FeatureStore:
         for partial in sorted((self.root / "features").glob("*/*.partial")):
             meta = partial / "attrs.json"
             attrs = json.loads(meta.read_text()) if meta.exists() else {}
-            n_done = 0
-            for part in partial.glob("part-*.npz"):
-                with np.load(part) as z:
-                    n_done += len(z["clip_ids"])
+            n_done = sum(len(json.loads(m.read_text())["clip_ids"]) for m in partial.glob("part-*.json"))
             rows.append({"path": str(partial.with_suffix(".h5")), "dataset": attrs.get("dataset", "?"),
                          "kind": attrs.get("kind", "?"), "status": "partial", "n_clips": n_done,
                          "shape": None, "params": attrs.get("params", {}),

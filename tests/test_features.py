@@ -292,3 +292,30 @@ def test_mrp_defaults_and_chunking(clips, monkeypatch):
     # Tiny chunks (several per plot, one clip at a time) give the same result.
     monkeypatch.setattr(_common, "CHUNK_ELEMENTS", 3000)
     np.testing.assert_allclose(mrp.compute(clips, sr=SR), out, rtol=1e-5, atol=1e-7)
+
+
+def test_mel_and_mfcc_share_the_log_mel_inside_extraction(monkeypatch):
+    from featurestore.features import _common
+    from featurestore.features._common import shared_intermediates
+
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((2, 4000)).astype(np.float32)
+    params = {"n_fft": 512, "hop_length": 256, "n_mels": 32}
+    alone = (mel.compute(y, sr=8000, delta=False, **params), mfcc.compute(y, sr=8000, n_mfcc=13, **params))
+    calls = []
+    real = _common.stft_power
+    monkeypatch.setattr(_common, "stft_power", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    with shared_intermediates():
+        shared = (mel.compute(y, sr=8000, delta=False, **params), mfcc.compute(y, sr=8000, n_mfcc=13, **params))
+        other = mel.compute(y, sr=8000, delta=False, n_fft=256, hop_length=256, n_mels=32)  # not shared
+    assert len(calls) == 2
+    np.testing.assert_array_equal(shared[0], alone[0])
+    np.testing.assert_array_equal(shared[1], alone[1])
+    assert other.shape[-2] == 32
+
+
+def test_banded_projection_equals_dense_product():
+    basis = mel.mel_basis(22050, 2048, 128, 0.0, None)
+    X = np.random.default_rng(0).random((50, basis.shape[1]), dtype=np.float32)
+    out = np.empty((50, 128), np.float32)
+    np.testing.assert_allclose(_common.BandedMatrix(basis).project(X, out), X @ basis.T, rtol=1e-5, atol=1e-7)

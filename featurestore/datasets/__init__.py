@@ -16,7 +16,7 @@ import os
 import pkgutil
 import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -66,10 +66,13 @@ class Dataset:
         """Sorted fold numbers (empty when the data set has none)."""
         return sorted(int(f) for f in self.clips["fold"].dropna().unique())
 
-    @property
+    @cached_property
     def identity(self):
         """A stable hash of the data set's name, options and clip table, including each file's size and
-        modification time, so that features of a changed file are never served from the store."""
+        modification time, so that features of a changed file are never served from the store.
+
+        Computed once per :class:`Dataset` object (it reads every file's status); load the data set
+        again to see changed files."""
         return _identity(self)
 
     def describe_table(self):

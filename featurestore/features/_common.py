@@ -3,8 +3,10 @@
 Private (the leading underscore keeps it out of the registry); nothing here does I/O.
 """
 
+import contextvars
 import math
 import numbers
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -20,6 +22,38 @@ TOP_DB = 80.0
 #: Elements of the temporary arrays a feature works on per chunk (1 MB of float32: cache-sized;
 #: larger chunks were several times slower for the recurrence plots).
 CHUNK_ELEMENTS = 1 << 18
+
+
+# --------------------------------------------------------------------------- shared intermediates
+_SHARED = contextvars.ContextVar("featurestore_shared_intermediates", default=None)
+
+
+@contextmanager
+def shared_intermediates():
+    """Within this block, kinds computed from the same audio array share intermediate results.
+
+    Extraction computes several kinds of one batch inside it, so that ``mel`` and ``mfcc`` with the
+    same STFT and filterbank parameters compute the log-mel spectrogram once. Outside it nothing is
+    cached and every ``compute`` stays a pure function.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def shared(key, y, compute):
+    """``compute()``, memoised on ``(key, y)`` inside :func:`shared_intermediates` (read-only result)."""
+    memo = _SHARED.get()
+    if memo is None:
+        return compute()
+    full_key = (key, id(y), y.shape, y.dtype.str)
+    if full_key not in memo:
+        result = compute()
+        result.flags.writeable = False
+        memo[full_key] = (y, result)  # holding y keeps its id from being reused
+    return memo[full_key][1]
 
 
 # --------------------------------------------------------------------------- parameter checks
@@ -225,6 +259,38 @@ def resize_image(X, size):
     return np.matmul(np.matmul(Wh, X), Ww.T)
 
 
+# --------------------------------------------------------------------------- banded projection
+class BandedMatrix:
+    """A matrix whose rows have narrow, increasing supports (a mel filterbank), for fast ``X @ M.T``.
+
+    The rows are cut into blocks of ``rows_per_block``; each block is multiplied over the columns
+    its rows use only. A 128-band mel filterbank of a 2048-point FFT keeps 13 % of the dense work.
+
+    Parameters
+    ----------
+    matrix : np.ndarray [shape=(n_out, n_in)]
+    rows_per_block : int
+    """
+
+    def __init__(self, matrix, rows_per_block=16):
+        self.shape = matrix.shape
+        self.blocks = []
+        for r0 in range(0, matrix.shape[0], rows_per_block):
+            r1 = min(matrix.shape[0], r0 + rows_per_block)
+            used = np.flatnonzero(np.any(matrix[r0:r1] != 0, axis=0))
+            c0, c1 = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 0)
+            self.blocks.append((r0, r1, c0, c1, np.ascontiguousarray(matrix[r0:r1, c0:c1].T, dtype=np.float32)))
+
+    def project(self, X, out):
+        """``out[:] = X @ matrix.T`` for ``X`` of shape (n, n_in) and ``out`` of shape (n, n_out)."""
+        for r0, r1, c0, c1, block in self.blocks:
+            if c1 > c0:
+                out[:, r0:r1] = X[:, c0:c1] @ block
+            else:
+                out[:, r0:r1] = 0
+        return out
+
+
 # --------------------------------------------------------------------------- STFT
 @lru_cache(maxsize=16)
 def _hann(n_fft):
@@ -248,7 +314,7 @@ def stft_power(y, n_fft, hop_length, basis=None):
     ----------
     y : np.ndarray [shape=(..., n_samples)], float32
     n_fft, hop_length : int > 0
-    basis : np.ndarray [shape=(n_out, 1 + n_fft // 2)], float32, optional
+    basis : np.ndarray [shape=(n_out, 1 + n_fft // 2)] or BandedMatrix, float32, optional
         If given, each power spectrum is projected on it (e.g. a mel filterbank): ``P @ basis.T``.
 
     Returns
@@ -289,5 +355,8 @@ def stft_power(y, n_fft, hop_length, basis=None):
                 np.add(spectrum.real, spectrum.imag, out=target[t0:t1])
         if basis is not None:
             target = out[g0:g1].reshape(-1, basis.shape[0])
-            np.matmul(power[: g1 - g0].reshape(-1, F), basis.T, out=target)
+            if isinstance(basis, BandedMatrix):
+                basis.project(power[: g1 - g0].reshape(-1, F), out=target)
+            else:
+                np.matmul(power[: g1 - g0].reshape(-1, F), basis.T, out=target)
     return out.reshape(lead + (T, out.shape[-1]))

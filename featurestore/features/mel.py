@@ -58,6 +58,12 @@ def mel_basis(sr, n_fft, n_mels, fmin, fmax):
     return basis
 
 
+@lru_cache(maxsize=32)
+def banded_mel_basis(sr, n_fft, n_mels, fmin, fmax):
+    """:func:`mel_basis` as a :class:`~featurestore.features._common.BandedMatrix` (fast projection)."""
+    return _common.BandedMatrix(mel_basis(sr, n_fft, n_mels, fmin, fmax))
+
+
 def log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax):
     """Per-clip log-mel power of checked parameters, time-major.
 
@@ -65,8 +71,12 @@ def log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax):
     -------
     M : np.ndarray [shape=(..., T, n_mels)], float32
     """
-    basis = mel_basis(sr, n_fft, n_mels, fmin, fmax)
-    return _common.power_to_db(_common.stft_power(y, n_fft, hop_length, basis=basis))
+    def compute_log_mel():
+        basis = banded_mel_basis(sr, n_fft, n_mels, fmin, fmax)
+        return _common.power_to_db(_common.stft_power(y, n_fft, hop_length, basis=basis))
+
+    # mel and mfcc of one batch with equal parameters share it (see _common.shared_intermediates)
+    return _common.shared(("log_mel", sr, n_fft, hop_length, n_mels, fmin, fmax), y, compute_log_mel)
 
 
 def time_delta(X, *, order=1):
