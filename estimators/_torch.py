@@ -197,6 +197,11 @@ class TorchClassifier(NeuralNetClassifier):
     n_threads : int or None, default=None
         torch's intra-op threads while fitting and predicting (restored afterwards), so that
         parallel workers do not oversubscribe the cores; None leaves torch's setting.
+    standardize : bool, default=True
+        Scale inputs by the mean and standard deviation of the training data: per channel for
+        images ``(n, C, H, W)``, per feature for sequences ``(n, T, F)``, one pair for waveforms.
+        Log-mel features in dB span tens of units, which untuned nets train poorly on. The
+        statistics come from the data given to ``fit`` only (no test data leaks in).
     verbose : int, default=0
     train_split : callable or None, default=None
         skorch's hook, for experts: a callable ``(dataset, y) -> (train, valid)`` replacing the
@@ -236,6 +241,7 @@ class TorchClassifier(NeuralNetClassifier):
         random_state=None,
         device="auto",
         n_threads=None,
+        standardize=True,
         verbose=0,
         train_split=None,
         **kwargs,
@@ -259,6 +265,7 @@ class TorchClassifier(NeuralNetClassifier):
         self.lr_schedule = lr_schedule
         self.random_state = random_state
         self.n_threads = n_threads
+        self.standardize = standardize
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y, groups=None, **fit_params):
@@ -365,6 +372,9 @@ class TorchClassifier(NeuralNetClassifier):
         if reset:
             self.n_features_in_ = n_features  # scikit-learn's: X.shape[1] as given
             self.input_shape_ = tuple(X.shape[1:])
+            self.input_mean_, self.input_std_ = _input_statistics(X) if self.standardize else (None, None)
+        if getattr(self, "input_mean_", None) is not None:
+            X = (X - self.input_mean_) / self.input_std_
         return X
 
     def _shape_error(self, shape, kinds):
@@ -615,6 +625,19 @@ class TorchClassifier(NeuralNetClassifier):
             tags.input_tags.three_d_array = bool({"image", "sequence"} & set(kinds))
         tags.classifier_tags.poor_score = True  # a few epochs of a small net on toy data
         return tags
+
+
+def _input_statistics(X):
+    """Mean and standard deviation of ``X`` over all axes but the channel (4-D) or feature (3-D) one.
+
+    Returns
+    -------
+    mean, std : np.ndarray, float32, broadcastable against ``X`` (std at least 1e-6)
+    """
+    axes = {4: (0, 2, 3), 3: (0, 1)}.get(X.ndim, tuple(range(X.ndim)))
+    mean = X.mean(axis=axes, keepdims=True, dtype=np.float64)
+    std = X.std(axis=axes, keepdims=True, dtype=np.float64)
+    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
 
 
 def _is_string(value, *options):

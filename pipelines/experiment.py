@@ -7,6 +7,7 @@ A results folder holds ``run.json`` (headline scores, read by ``report``), ``cv_
 """
 
 import json
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_p
 from pipelines.evaluate import METRICS, cross_validate, grid_search
 from pipelines.splits import ClipSplitter
 
-COMMON_PARAMS = ("random_state", "device", "max_epochs")
+COMMON_PARAMS = ("random_state", "device", "max_epochs", "n_threads")
 
 
 class Experiment:
@@ -80,7 +81,9 @@ class Experiment:
         for key in valid:
             last = key.rsplit("__", 1)[-1]
             if key.startswith("model__") and last in COMMON_PARAMS:
-                value = {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs}[last]
+                value = {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs,
+                         # parallel fits share the cores: torch must not start a thread per core in each
+                         "n_threads": max(1, (os.cpu_count() or 1) // max(1, self.n_jobs))}[last]
                 if value is not None:
                     common[key] = value
         pipeline.set_params(**common)

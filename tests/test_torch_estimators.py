@@ -276,7 +276,7 @@ def test_early_stopping_restores_the_best_epoch():
     # a large learning rate on random labels: the validation loss soon rises, training stops
     X, y = noise("lstm", n_per_class=12)
     net = tiny("lstm", lr=0.05, max_epochs=30, patience=3, valid_fraction=0.25,
-               module__hidden_size=32).fit(X, y)
+               module__hidden_size=32, standardize=False).fit(X, y)  # net.forward takes X as is
     losses = net.history[:, "valid_loss"]
     best = int(np.argmin(losses))
     assert len(losses) < 30 and best < len(losses) - 1  # stopped early, after the best epoch
@@ -286,6 +286,18 @@ def test_early_stopping_restores_the_best_epoch():
     logits = net.forward(X[valid])
     loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(codes[valid]))
     assert float(loss) == pytest.approx(losses[best], rel=1e-5)
+
+
+def test_standardize_uses_training_statistics_per_channel():
+    X, y = noise("cnn")
+    net = tiny("cnn", random_state=0).fit(X, y)
+    assert net.input_mean_.shape == (1, X.shape[1], 1, 1)
+    np.testing.assert_allclose(net.input_mean_.ravel(), X.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    # an affine change of units (dB offset, scale) changes nothing once inputs are standardised
+    shifted = tiny("cnn", random_state=0).fit(X * 40 - 60, y)
+    np.testing.assert_allclose(shifted.predict_proba(X * 40 - 60), net.predict_proba(X), atol=1e-4)
+    raw = tiny("cnn", random_state=0, standardize=False).fit(X * 40 - 60, y)
+    assert raw.input_mean_ is None
 
 
 def test_without_validation_all_rows_train_and_nothing_stops():
@@ -406,7 +418,7 @@ def test_cnn_learns_which_frequency_band_is_loud():
     for label in range(3):  # class k: rows 5k..5k+3 carry +2
         X[y == label, :, 5 * label: 5 * label + 4] += 2.0
     net = estimators.build("cnn", module__channels=(4, 8, 8), module__n_hidden=16,
-                           max_epochs=15, valid_fraction=None, random_state=0)
+                           max_epochs=30, valid_fraction=None, random_state=0)
     net.fit(X[:60], y[:60])
     assert net.score(X[60:], y[60:]) >= 0.8  # chance: 1/3
 
