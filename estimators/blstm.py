@@ -5,13 +5,13 @@ See :mod:`estimators.rnn` for the input (MFCC/mel frames or raw-waveform frames)
 """
 
 from estimators._torch import TorchClassifier
-from estimators.rnn import RecurrentNet
+from estimators.rnn import RECURRENT_DEFAULTS, RecurrentNet
 
 SPEC = {
     "input": "sequence",
     "feature": "mfcc",
     "feature_params": {},
-    "param_grid": {"module__hidden_size": [50, 150], "module__dense_size": [0, 64]},
+    "param_grid": {"module__hidden_size": [50, 150], "module__pooling": ["last", "mean"]},
     "test_params": {"max_epochs": 2, "module__hidden_size": 8, "module__dense_size": 8},
     "test_shape": (20, 13),
     "description": "Bidirectional LSTM over MFCC frames or raw-waveform frames",
@@ -21,4 +21,4 @@ SPEC = {
 def build(**params):
     """A new unfitted TorchClassifier over a bidirectional LSTM :class:`~estimators.rnn.RecurrentNet`."""
     defaults = {"module__cell": "lstm", "module__bidirectional": True}
-    return TorchClassifier(RecurrentNet, **{**defaults, **params})
+    return TorchClassifier(RecurrentNet, **{**RECURRENT_DEFAULTS, **defaults, **params})

@@ -4,13 +4,13 @@ See :mod:`estimators.rnn` for the input (MFCC/mel frames or raw-waveform frames)
 """
 
 from estimators._torch import TorchClassifier
-from estimators.rnn import RecurrentNet
+from estimators.rnn import RECURRENT_DEFAULTS, RecurrentNet
 
 SPEC = {
     "input": "sequence",
     "feature": "mfcc",
     "feature_params": {},
-    "param_grid": {"module__hidden_size": [50, 150], "module__dense_size": [0, 64]},
+    "param_grid": {"module__hidden_size": [50, 150], "module__pooling": ["last", "mean"]},
     "test_params": {"max_epochs": 2, "module__hidden_size": 8, "module__dense_size": 8},
     "test_shape": (20, 13),
     "description": "LSTM over MFCC frames or raw-waveform frames",
@@ -19,4 +19,4 @@ SPEC = {
 
 def build(**params):
     """A new unfitted TorchClassifier over a LSTM :class:`~estimators.rnn.RecurrentNet`."""
-    return TorchClassifier(RecurrentNet, **{"module__cell": "lstm", **params})
+    return TorchClassifier(RecurrentNet, **{**RECURRENT_DEFAULTS, "module__cell": "lstm", **params})

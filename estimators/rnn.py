@@ -18,7 +18,7 @@ SPEC = {
     "input": "sequence",
     "feature": "mfcc",
     "feature_params": {},
-    "param_grid": {"module__hidden_size": [50, 150], "module__dense_size": [0, 64]},
+    "param_grid": {"module__hidden_size": [50, 150], "module__pooling": ["last", "mean"]},
     "test_params": {"max_epochs": 2, "module__hidden_size": 8, "module__dense_size": 8},
     "test_shape": (20, 13),
     "description": "Elman RNN (tanh) over MFCC frames or raw-waveform frames",
@@ -92,6 +92,13 @@ class RecurrentNet(nn.Module):
         return self.head(summary)
 
 
+#: Defaults of the four recurrent estimators. Inputs are not standardised: on the demo data's MFCC
+#: frames (fold 1 held out, mean pooling, 60 epochs) an LSTM reached 0.61 accuracy on raw
+#: coefficients and 0.30 on standardised ones, whose validation loss stalled at 1.55 against 0.95.
+#: They learn slowly at lr 1e-3, so they get more epochs (early stopping still ends them).
+RECURRENT_DEFAULTS = {"standardize": False, "max_epochs": 60}
+
+
 def build(**params):
     """A new unfitted :class:`~estimators._torch.TorchClassifier` over a tanh :class:`RecurrentNet`."""
-    return TorchClassifier(RecurrentNet, **{"module__cell": "rnn", **params})
+    return TorchClassifier(RecurrentNet, **{**RECURRENT_DEFAULTS, "module__cell": "rnn", **params})

@@ -176,7 +176,7 @@ def cross_validate(pipeline, clips, *, splitter=None, n_jobs=1, progress=True):
 
 
 def grid_search(pipeline, param_grid, clips, *, splitter=None, scoring="accuracy", n_jobs=1, refit=True,
-                progress=True):
+                progress=True, desc="grid"):
     """Exhaustive search over ``param_grid`` with the data set's folds.
 
     Returns
@@ -194,7 +194,7 @@ def grid_search(pipeline, param_grid, clips, *, splitter=None, scoring="accuracy
         raise ValueError(f"scoring {scoring!r} must be one of {', '.join(METRICS)}")
     candidates = list(ParameterGrid(param_grid)) if param_grid else [{}]
     results = run_candidates(pipeline, candidates, clips, splitter=splitter, n_jobs=n_jobs, progress=progress,
-                             desc="grid")
+                             desc=desc)
     rows = []
     for result in results:
         row = {"params": result.params, **result.summary()}

@@ -145,7 +145,7 @@ class Experiment:
         pipeline.set_params(features__feature_set=str(fs.path))
         clips = clips_in(self.dataset, fs)
         cv_results, results, best, model = grid_search(pipeline, {}, clips, splitter=self._splitter(clips),
-                                                       n_jobs=self.n_jobs, progress=self.progress)
+                                                       n_jobs=self.n_jobs, progress=self.progress, desc="cv")
         print(reports.format_cv_table(cv_results))
         folder = self._folder("cv", name)
         write_run(folder, name=name, estimator=name, kind=kind, result=results[0], model=model,
@@ -244,11 +244,12 @@ def report(folders, *, output=None):
 
 
 DEMO_MODELS = (
-    # (estimator, parameters, segment window): one classical model and three networks
+    # (estimator, parameters, segment window): one classical model and three networks, sized so that
+    # the whole job takes a few minutes on 2 cores
     ("svm", {}, None),
     ("cnn", {}, None),
-    ("lstm", {}, None),
-    ("piczak", {}, 41),
+    ("lstm", {"module__pooling": "mean"}, None),
+    ("piczak", {"module__n_hidden": 1000}, 41),  # PiczakNet's protocol: 41-frame windows, clip vote
 )
 
 
