@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 import torch
+from torch import nn
 from sklearn.model_selection import (
     GroupShuffleSplit,
     ShuffleSplit,
@@ -47,6 +48,28 @@ INPUT_KINDS = {
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 LR_SCHEDULES = (None, "cosine", "step", "plateau")
+
+
+def dense_head(n_inputs, hidden_sizes, n_classes, dropout):
+    """A fully connected classifier head: ``Linear -> ReLU -> Dropout`` per hidden size, then the logits.
+
+    Parameters
+    ----------
+    n_inputs : int
+    hidden_sizes : sequence of int
+    n_classes : int
+    dropout : float
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Maps ``(N, n_inputs)`` to logits ``(N, n_classes)``.
+    """
+    layers, width = [], n_inputs
+    for hidden in hidden_sizes:
+        layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+        width = hidden
+    return nn.Sequential(*layers, nn.Linear(width, n_classes))
 
 
 def output_shape(module, input_shape):

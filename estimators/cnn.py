@@ -6,7 +6,7 @@ Each stage is conv 3 x 3 (padded) -> [batch norm] -> ReLU -> max-pool 2. Batch n
 
 from torch import nn
 
-from estimators._torch import TorchClassifier, output_shape
+from estimators._torch import TorchClassifier, dense_head, output_shape
 
 SPEC = {
     "input": "image",
@@ -51,12 +51,7 @@ class SmallCNN(nn.Module):
             in_channels = out_channels
         self.features = nn.Sequential(*layers, nn.Flatten())
         (n_flat,) = output_shape(self.features, input_shape)
-        self.classifier = nn.Sequential(
-            nn.Linear(n_flat, n_hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(n_hidden, n_classes),
-        )
+        self.classifier = dense_head(n_flat, [n_hidden], n_classes, dropout)
 
     def forward(self, x):
         return self.classifier(self.features(x))

@@ -6,7 +6,7 @@ ReLU -> (dropout) -> output. Convolutions are padded to keep their input's size.
 
 from torch import nn
 
-from estimators._torch import TorchClassifier, output_shape
+from estimators._torch import TorchClassifier, dense_head, output_shape
 
 SPEC = {
     "input": "image",
@@ -48,12 +48,7 @@ class LeNet(nn.Module):
             nn.Flatten(),
         )
         (n_flat,) = output_shape(self.features, input_shape)
-        self.classifier = nn.Sequential(
-            nn.Linear(n_flat, n_hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(n_hidden, n_classes),
-        )
+        self.classifier = dense_head(n_flat, [n_hidden], n_classes, dropout)
 
     def forward(self, x):
         return self.classifier(self.features(x))

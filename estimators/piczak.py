@@ -10,7 +10,7 @@ layers are sized from the input at construction, so full clips work as well as 4
 
 from torch import nn
 
-from estimators._torch import TorchClassifier, output_shape
+from estimators._torch import TorchClassifier, dense_head, output_shape
 
 SPEC = {
     "input": "image",
@@ -62,15 +62,7 @@ class PiczakNet(nn.Module):
             nn.Flatten(),
         )
         (n_flat,) = output_shape(self.features, input_shape)
-        self.classifier = nn.Sequential(
-            nn.Linear(n_flat, n_hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(n_hidden, n_hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(n_hidden, n_classes),
-        )
+        self.classifier = dense_head(n_flat, [n_hidden, n_hidden], n_classes, dropout)
 
     def forward(self, x):
         return self.classifier(self.features(x))
