@@ -73,7 +73,8 @@ class Experiment:
 
         The feature set is not extracted yet: every parameter is checked first.
         """
-        kind, feature_params = feature_params_for(name, kind, self.settings.get(kind or estimators.get_spec(name).feature))
+        kind = kind or estimators.get_spec(name).feature
+        kind, feature_params = feature_params_for(name, kind, self.settings.get(kind))
         features.resolve_params(kind, feature_params)  # unknown feature parameter: fail now
         pipeline = make_pipeline(name, None, segment_window=segments, vote=vote)
         common = {}
