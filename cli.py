@@ -5,6 +5,7 @@
     python cli.py grid --estimator lstm                 # grid search (demo data by default)
     python cli.py cv --estimator svm                    # one configuration across the folds
     python cli.py ensemble --estimators svm,piczak,lstm --method soft
+    python cli.py grid --estimator svm --scheduler tcp://HOST:8786   # on a Dask cluster (extract, cv too)
     python cli.py report results/*                      # compare runs
     python cli.py predict --model results/RUN/model.joblib FILE...
     python cli.py datasets | features | estimators | cache list | cache remove PATH
@@ -16,6 +17,7 @@ import argparse
 import ast
 import json
 import sys
+from contextlib import contextmanager, nullcontext
 
 
 class UsageError(Exception):
@@ -95,6 +97,9 @@ def add_dataset_args(parser, default="demo"):
     parser.add_argument("--set", action="append", metavar="KIND.PARAM=VALUE", default=[],
                         help="override a feature or audio parameter, e.g. mel.n_mels=128, audio.sr=16000")
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel workers (default 1)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on a Dask cluster: tcp://HOST:PORT of its scheduler, or `local` for a cluster of "
+                             "--n-jobs workers on this machine; the store must be on a path every worker sees")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -117,6 +122,17 @@ def open_store(args):
     from featurestore import FeatureStore
 
     return FeatureStore(args.cache) if args.cache else FeatureStore()
+
+
+def cluster_session(args, store, dataset):
+    """The ``pipelines.cluster.session`` of ``--scheduler`` (a null context yielding None without it)."""
+    if not args.scheduler:
+        return nullcontext()
+    from pipelines.cluster import session
+
+    store.root.mkdir(parents=True, exist_ok=True)  # so that the workers can be asked to read it
+    paths = [store.root, *dataset.clips["path"].iloc[:1]]  # the store, and the audio for extraction
+    return session(args.scheduler, args.n_jobs, paths=paths)
 
 
 def cmd_datasets(args):
@@ -156,9 +172,12 @@ def cmd_extract(args):
     unused = set(settings) - set(kinds) - {"audio"}
     if unused:
         raise UsageError(f"--set names {sorted(unused)[0]!r}, which is not among --features {','.join(kinds)}")
-    sets = extract(dataset, {k: settings.get(k, {}) for k in kinds}, store=open_store(args),
-                   audio=settings.get("audio"), n_jobs=args.n_jobs, batch_size=args.batch_size,
-                   skip_bad=args.skip_bad, dtype=args.dtype, progress=not args.no_progress)
+    store = open_store(args)
+    with cluster_session(args, store, dataset) as client:
+        n_jobs = sum(client.nthreads().values()) if client else args.n_jobs
+        sets = extract(dataset, {k: settings.get(k, {}) for k in kinds}, store=store, audio=settings.get("audio"),
+                       n_jobs=n_jobs, batch_size=args.batch_size, skip_bad=args.skip_bad, dtype=args.dtype,
+                       backend="dask" if client else "threading", progress=not args.no_progress)
     for kind, fs in sets.items():
         skipped = f", {len(fs.skipped)} skipped" if fs.skipped else ""
         print(f"{kind}: {len(fs)} clips x {fs.feature_shape}{skipped} -> {fs.path}")
@@ -201,33 +220,43 @@ def add_experiment_args(parser):
     parser.add_argument("--output", help="results folder (default: results/<command>-<name>-<dataset>-<time>)")
 
 
+@contextmanager
 def experiment_from_args(args):
+    """An ``Experiment`` of the command-line options, on the Dask cluster of ``--scheduler`` if given."""
     from pipelines.experiment import Experiment
 
     settings = parse_settings(args.set)
     folds = [int(f) for f in args.folds.split(",")] if args.folds else None
-    return Experiment(dataset=open_dataset(args), store=open_store(args), settings=settings, folds=folds,
-                      n_jobs=args.n_jobs, seed=args.seed, device=args.device, max_epochs=args.max_epochs,
-                      skip_bad=args.skip_bad, progress=not args.no_progress, output=args.output)
+    dataset, store = open_dataset(args), open_store(args)
+    with cluster_session(args, store, dataset) as client:
+        parallel = {"n_jobs": args.n_jobs}
+        if client is not None:
+            from pipelines.cluster import threads_per_fit
+
+            parallel = {"n_jobs": sum(client.nthreads().values()), "n_threads": threads_per_fit(client),
+                        "backend": "dask"}
+        yield Experiment(dataset=dataset, store=store, settings=settings, folds=folds, seed=args.seed,
+                         device=args.device, max_epochs=args.max_epochs, skip_bad=args.skip_bad,
+                         progress=not args.no_progress, output=args.output, **parallel)
 
 
 def cmd_grid(args):
-    experiment = experiment_from_args(args)
     grid = parse_param_grid(args.param_grid) if args.param_grid else None
-    experiment.grid(args.estimator, kind=args.feature, param_grid=grid, scoring=args.scoring,
-                    segments=args.segments, vote=args.vote)
+    with experiment_from_args(args) as experiment:
+        experiment.grid(args.estimator, kind=args.feature, param_grid=grid, scoring=args.scoring,
+                        segments=args.segments, vote=args.vote)
 
 
 def cmd_cv(args):
-    experiment = experiment_from_args(args)
     params = {k: v[0] for k, v in parse_param_grid(args.params).items()} if args.params else {}
-    experiment.cv(args.estimator, kind=args.feature, params=params, segments=args.segments, vote=args.vote)
+    with experiment_from_args(args) as experiment:
+        experiment.cv(args.estimator, kind=args.feature, params=params, segments=args.segments, vote=args.vote)
 
 
 def cmd_ensemble(args):
-    experiment = experiment_from_args(args)
     names = [n.strip() for n in args.estimators.split(",") if n.strip()]
-    experiment.ensemble(names, method=args.method)
+    with experiment_from_args(args) as experiment:
+        experiment.ensemble(names, method=args.method)
 
 
 def cmd_report(args):

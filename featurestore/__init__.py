@@ -7,12 +7,12 @@
 """
 
 from featurestore.datasets import Dataset, load_dataset
-from featurestore.errors import (AudioError, DatasetError, FeatureStoreError, MissingFilesError,
+from featurestore.errors import (AudioError, ClusterError, DatasetError, FeatureStoreError, MissingFilesError,
                                  ParameterError, StoreLockedError)
 from featurestore.extraction import extract
 from featurestore.store import FeatureSet, FeatureStore
 
 __all__ = [
-    "AudioError", "Dataset", "DatasetError", "FeatureSet", "FeatureStore", "FeatureStoreError",
+    "AudioError", "ClusterError", "Dataset", "DatasetError", "FeatureSet", "FeatureStore", "FeatureStoreError",
     "MissingFilesError", "ParameterError", "StoreLockedError", "extract", "load_dataset",
 ]

@@ -43,3 +43,7 @@ class MissingFilesError(DatasetError):
 
 class StoreLockedError(FeatureStoreError):
     """Another process is already writing the same feature set."""
+
+
+class ClusterError(FeatureStoreError):
+    """A Dask cluster is not installed, cannot be reached, or a worker cannot read the store."""

@@ -8,7 +8,7 @@ process) stores each batch as soon as it arrives, which makes an interrupted ext
 from contextlib import ExitStack, nullcontext
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -64,10 +64,12 @@ def extract(dataset, kinds, *, store=None, audio=None, n_jobs=1, batch_size=32, 
         feature set's ``skipped`` attribute, and never stored.
     dtype : {"float32", "float16"}
         Storage dtype; reads always return float32.
-    backend : {"threading", "loky"}
+    backend : {"threading", "loky", "dask"}
         joblib backend of the workers. Threads are the default: decoding (libsndfile), resampling
         (soxr), FFTs (scipy) and matrix products release the GIL, and threads cost no process
-        start-up nor copies of the results; "loky" uses worker processes.
+        start-up nor copies of the results; "loky" uses worker processes. "dask" runs the batches on the
+        workers of the current ``dask.distributed`` client (see :mod:`pipelines.cluster`); each batch's
+        features come back to this process, the single writer.
     progress : bool
         Show a progress bar with clips per second.
 
@@ -111,9 +113,10 @@ def _run(pending, kinds, audio, writers, done, *, n_jobs, batch_size, skip_bad, 
     # One BLAS thread per worker: the parallelism comes from the workers (loky limits its processes
     # itself; threads share this process's setting).
     limits = threadpool_limits(1) if backend == "threading" else nullcontext()
-    with limits, tqdm(total=len(ids), desc=label, unit="clip", smoothing=0.1, mininterval=0.5,
-                      disable=not progress) as bar:
-        parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
+    # parallel_config, not Parallel(backend=...): it also loads the optional "dask" backend
+    with limits, parallel_config(backend=backend), tqdm(total=len(ids), desc=label, unit="clip", smoothing=0.1,
+                                                        mininterval=0.5, disable=not progress) as bar:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         for batch_ids, values, failures in parallel(tasks):
             if failures and not skip_bad and first_error is None:
                 first_error = failures[0]

@@ -40,6 +40,11 @@ class Experiment:
         Test folds to run (default all).
     n_jobs : int
         Parallel fits (and extraction workers).
+    n_threads : int, optional
+        Torch threads per fit (default: this machine's cores divided by ``n_jobs``).
+    backend : str, optional
+        joblib backend of extraction (default threads); ``"dask"`` inside
+        :func:`pipelines.cluster.session`, whose joblib setting also sends the fits to the cluster.
     seed : int
         ``random_state`` of every model that has one, and of k-fold splits.
     device : str, optional
@@ -53,13 +58,15 @@ class Experiment:
         Results folder (default ``results/<command>-<name>-<dataset>-<time>``).
     """
 
-    def __init__(self, dataset, store, *, settings=None, folds=None, n_jobs=1, seed=0, device=None,
-                 max_epochs=None, skip_bad=False, progress=True, output=None):
+    def __init__(self, dataset, store, *, settings=None, folds=None, n_jobs=1, n_threads=None, backend=None,
+                 seed=0, device=None, max_epochs=None, skip_bad=False, progress=True, output=None):
         self.dataset = dataset
         self.store = store
         self.settings = settings or {}
         self.folds = folds
         self.n_jobs = n_jobs
+        self.n_threads = n_threads
+        self.backend = backend
         self.seed = seed
         self.device = device
         self.max_epochs = max_epochs
@@ -77,14 +84,15 @@ class Experiment:
         kind, feature_params = feature_params_for(name, kind, self.settings.get(kind))
         features.resolve_params(kind, feature_params)  # unknown feature parameter: fail now
         pipeline = make_pipeline(name, None, segment_window=segments, vote=vote)
+        # parallel fits share the cores: torch must not start a thread per core in each
+        n_threads = self.n_threads or max(1, (os.cpu_count() or 1) // max(1, self.n_jobs))
         common = {}
         valid = pipeline.get_params()
         for key in valid:
             last = key.rsplit("__", 1)[-1]
             if key.startswith("model__") and last in COMMON_PARAMS:
                 value = {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs,
-                         # parallel fits share the cores: torch must not start a thread per core in each
-                         "n_threads": max(1, (os.cpu_count() or 1) // max(1, self.n_jobs))}[last]
+                         "n_threads": n_threads}[last]
                 if value is not None:
                     common[key] = value
         pipeline.set_params(**common)
@@ -101,7 +109,8 @@ class Experiment:
 
     def _feature_set(self, kind, params):
         return extract_features(self.dataset, {kind: params}, store=self.store, audio=self.settings.get("audio"),
-                                n_jobs=self.n_jobs, skip_bad=self.skip_bad, progress=self.progress)[kind]
+                                n_jobs=self.n_jobs, skip_bad=self.skip_bad, backend=self.backend or "threading",
+                                progress=self.progress)[kind]
 
     def _splitter(self, clips):
         return ClipSplitter(clips, folds=self.folds, random_state=self.seed)
