@@ -9,7 +9,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 import estimators
-from featurestore.extraction import extract
 from featurestore.store import FeatureSet
 from pipelines.loader import FeatureLoader
 from pipelines.segments import SegmentClassifier
@@ -109,18 +108,6 @@ def make_ensemble(members, method, clips, *, splitter=None):
         return StackingClassifier(members, final_estimator=LogisticRegression(max_iter=1000), cv=inner,
                                   stack_method="predict_proba")
     raise ValueError(f"ensemble method {method!r} must be one of soft, hard, stacking")
-
-
-def prepare(dataset, name, *, kind=None, feature_overrides=None, audio=None, store=None, n_jobs=1,
-            progress=True):
-    """The feature set estimator ``name`` needs, extracted into the store when it is not there yet.
-
-    Returns
-    -------
-    FeatureSet
-    """
-    kind, params = feature_params_for(name, kind, feature_overrides)
-    return extract(dataset, {kind: params}, store=store, audio=audio, n_jobs=n_jobs, progress=progress)[kind]
 
 
 def clips_in(dataset, *feature_sets):
