@@ -6,6 +6,8 @@
     python cli.py cv --estimator svm                    # one configuration across the folds
     python cli.py ensemble --estimators svm,piczak,lstm --method soft
     python cli.py grid --estimator svm --scheduler tcp://HOST:8786   # on a Dask cluster (extract, cv too)
+    python cli.py grid --estimator svm --set augment.copies=2 --set augment.pitch_shift=2 \
+        --param-grid '{"augment_copies": [0, 2]}'      # stored augmented copies, tuned by the grid
     python cli.py report results/*                      # compare runs
     python cli.py predict --model results/RUN/model.joblib FILE...
     python cli.py datasets | features | estimators | cache list | cache remove PATH
@@ -95,7 +97,9 @@ def add_dataset_args(parser, default="demo"):
                         help="skip unreadable/empty/non-finite audio files (recorded) instead of stopping")
     parser.add_argument("--cache", help="feature store folder (default: $FEATURESTORE_CACHE or ./cache)")
     parser.add_argument("--set", action="append", metavar="KIND.PARAM=VALUE", default=[],
-                        help="override a feature or audio parameter, e.g. mel.n_mels=128, audio.sr=16000")
+                        help="override a feature or audio parameter, e.g. mel.n_mels=128, audio.sr=16000; "
+                             "augment.copies, augment.seed and augment.time_stretch|pitch_shift|noise_snr|gain_db|"
+                             "time_shift store augmented copies of the clips for training")
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel workers (default 1)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask cluster: tcp://HOST:PORT of its scheduler, or `local` for a cluster of "
@@ -164,26 +168,33 @@ def cmd_estimators(args):
 
 
 def cmd_extract(args):
-    from featurestore import extract
+    from featurestore import extract, extract_augmented
+    from featurestore.augment import augment_settings
 
     dataset = open_dataset(args)
     settings = parse_settings(args.set)
     kinds = [k.strip() for k in args.features.split(",") if k.strip()]
-    unused = set(settings) - set(kinds) - {"audio"}
+    unused = set(settings) - set(kinds) - {"audio", "augment"}
     if unused:
         raise UsageError(f"--set names {sorted(unused)[0]!r}, which is not among --features {','.join(kinds)}")
+    augment = augment_settings(settings.get("augment"))
     store = open_store(args)
     with cluster_session(args, store, dataset) as client:
-        n_jobs = sum(client.nthreads().values()) if client else args.n_jobs
-        sets = extract(dataset, {k: settings.get(k, {}) for k in kinds}, store=store, audio=settings.get("audio"),
-                       n_jobs=n_jobs, batch_size=args.batch_size, skip_bad=args.skip_bad, dtype=args.dtype,
-                       backend="dask" if client else "threading", progress=not args.no_progress)
-    for kind, fs in sets.items():
+        common = {"store": store, "audio": settings.get("audio"), "batch_size": args.batch_size,
+                  "n_jobs": sum(client.nthreads().values()) if client else args.n_jobs, "skip_bad": args.skip_bad,
+                  "dtype": args.dtype, "backend": "dask" if client else "threading", "progress": not args.no_progress}
+        requested = {k: settings.get(k, {}) for k in kinds}
+        sets = extract(dataset, requested, **common)
+        copies = {}
+        if augment:
+            copies = extract_augmented(dataset, requested, augment["augmentation"], copies=augment["copies"],
+                                       seed=augment["seed"], **common)
+    for kind, fs in [*sets.items(), *((f"{k} (augmented x{augment['copies']})", fs) for k, fs in copies.items())]:
         skipped = f", {len(fs.skipped)} skipped" if fs.skipped else ""
         print(f"{kind}: {len(fs)} clips x {fs.feature_shape}{skipped} -> {fs.path}")
     for row in dataset.skipped:
         print(f"skipped (missing): {row['path']}", file=sys.stderr)
-    for fs in sets.values():
+    for fs in [*sets.values(), *copies.values()]:
         for row in fs.skipped:
             print(f"skipped ({fs.kind}): {row['path']}: {row['reason']}", file=sys.stderr)
 
@@ -196,8 +207,14 @@ def cmd_cache(args):
             print(f"the store at {store.root} is empty")
         for e in entries:
             shape = "x".join(map(str, e["shape"])) if e["shape"] else "-"
-            print(f"{e['status']:8s} {e['dataset']:13s} {e['kind']:7s} {e['n_clips']:6d} clips {shape:>14s} "
+            augmentation = e.get("augmentation")
+            kind = f"{e['kind']}+aug" if augmentation else e["kind"]
+            print(f"{e['status']:8s} {e['dataset']:13s} {kind:7s} {e['n_clips']:6d} clips {shape:>14s} "
                   f"{e['size_mb']:8.1f} MB  {e['path']}\n{'':9s}{json.dumps(e['params'])}")
+            if augmentation:
+                bounds = {k: v for k, v in augmentation.items() if k not in ("copies", "seed") and v not in (0, None)}
+                print(f"{'':9s}augmented copies: {augmentation['copies']} per clip, seed {augmentation['seed']}, "
+                      f"{json.dumps(bounds)}")
     else:
         if not args.paths:
             raise UsageError("cache remove needs the path(s) of feature sets; see `cache list`")

@@ -3,8 +3,13 @@
 Clips are processed in batches of equal-length audio, so each feature kind is computed for a whole
 batch at once; batches run in parallel worker processes (joblib), and the single writer (this
 process) stores each batch as soon as it arrives, which makes an interrupted extraction resumable.
+
+:func:`extract_augmented` computes augmented copies of the clips the same way: each batch is decoded
+once, every clip gets ``copies`` augmented versions, and every feature kind is computed from those
+same augmented waveforms.
 """
 
+import numbers
 from contextlib import ExitStack, nullcontext
 
 import numpy as np
@@ -14,9 +19,10 @@ from tqdm.auto import tqdm
 
 from featurestore import audio as audio_io
 from featurestore import features
+from featurestore.augment import WaveformAugmentation, copy_rng
 from featurestore.errors import AudioError, ParameterError
 from featurestore.features._common import shared_intermediates
-from featurestore.store import STORAGE_DTYPES, FeatureStore
+from featurestore.store import STORAGE_DTYPES, FeatureStore, augmented_id
 
 
 def resolve_audio_params(dataset, overrides=None):
@@ -78,6 +84,71 @@ def extract(dataset, kinds, *, store=None, audio=None, n_jobs=1, batch_size=32, 
     dict
         ``{kind: FeatureSet}``.
     """
+    return _extract(dataset, kinds, None, store=store, audio=audio, n_jobs=n_jobs, batch_size=batch_size,
+                    skip_bad=skip_bad, dtype=dtype, backend=backend, progress=progress)
+
+
+def extract_augmented(dataset, kinds, augmentation, *, copies=1, seed=0, store=None, audio=None, n_jobs=1,
+                      batch_size=32, skip_bad=False, dtype="float32", backend="threading", progress=True):
+    """Compute augmented copies of ``dataset``'s clips into the store, or find them there.
+
+    Each clip gets ``copies`` augmented versions, made from its decoded audio (with the same audio
+    settings as :func:`extract`) and featurised like the clip itself. They are a feature set of their
+    own per kind, keyed by the main set's parameters, the augmentation, ``copies`` and ``seed``:
+    computed once, reused, and independent of the main set. Row ``"<clip_id>#aug<k>"`` is copy ``k``
+    (1 .. ``copies``) of clip ``clip_id``; the set records each row's source clip and copy number
+    (:attr:`FeatureSet.sources`, :attr:`FeatureSet.copy_index`, :meth:`FeatureSet.augmented_rows`).
+    The random draws of copy ``k`` of a clip come from ``(seed, clip_id, k)`` alone
+    (:func:`featurestore.augment.copy_rng`), so they do not depend on ``batch_size``, ``n_jobs`` or
+    the other clips.
+
+    Parameters
+    ----------
+    dataset, kinds, store, audio, n_jobs, batch_size, skip_bad, dtype, backend, progress
+        As for :func:`extract`; ``batch_size`` counts source clips.
+    augmentation : featurestore.augment.WaveformAugmentation
+        Bounds of the random augmentation; it must not be the identity.
+    copies : int >= 1
+        Augmented copies per clip.
+    seed : int >= 0
+
+    Returns
+    -------
+    dict
+        ``{kind: FeatureSet}`` of augmented copies.
+    """
+    if not isinstance(augmentation, WaveformAugmentation):
+        raise ParameterError(f"augmentation={augmentation!r} must be a WaveformAugmentation")
+    if augmentation.is_identity:
+        raise ParameterError("augmentation has every bound off (time_stretch, pitch_shift, noise_snr, gain_db, "
+                             "time_shift): its copies would equal their clips")
+    if not _is_int(copies) or copies < 1:
+        raise ParameterError(f"copies={copies!r} must be a positive integer")
+    if not _is_int(seed) or seed < 0:
+        raise ParameterError(f"seed={seed!r} must be an integer >= 0")
+    augment = {**augmentation.params(), "copies": int(copies), "seed": int(seed)}
+    return _extract(dataset, kinds, augment, store=store, audio=audio, n_jobs=n_jobs, batch_size=batch_size,
+                    skip_bad=skip_bad, dtype=dtype, backend=backend, progress=progress)
+
+
+def augmented_table(table, copies):
+    """The clip table of augmented copies: ``copies`` rows per clip of ``table``.
+
+    Each row is ``clip_id`` ``"<source>#aug<k>"``, ``source_id``, ``copy`` (k = 1 .. copies), then the
+    source's other columns (path, label, fold, group), grouped by source clip.
+    """
+    rows = table.loc[table.index.repeat(copies)].reset_index(drop=True)
+    rows.insert(1, "source_id", rows["clip_id"])
+    rows.insert(2, "copy", np.tile(np.arange(1, copies + 1), len(table)))
+    rows["clip_id"] = [augmented_id(c, k) for c, k in zip(rows["source_id"], rows["copy"])]
+    return rows
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _extract(dataset, kinds, augment, *, store, audio, n_jobs, batch_size, skip_bad, dtype, backend, progress):
     if dtype not in STORAGE_DTYPES:
         raise ParameterError(f"dtype={dtype!r} must be one of {', '.join(STORAGE_DTYPES)}")
     if int(batch_size) < 1:
@@ -85,36 +156,46 @@ def extract(dataset, kinds, *, store=None, audio=None, n_jobs=1, batch_size=32, 
     store = store if store is not None else FeatureStore()
     kinds = normalise_kinds(kinds)
     audio = resolve_audio_params(dataset, audio)
-    result = {kind: store.get(dataset, kind, params, audio, dtype) for kind, params in kinds.items()}
+    result = {kind: store.get(dataset, kind, params, audio, dtype, augment) for kind, params in kinds.items()}
     todo = {kind: params for kind, params in kinds.items() if result[kind] is None}
     if not todo:
         return result
     table = dataset.describe_table()
+    copies = augment["copies"] if augment else 0
+    if augment:
+        table = augmented_table(table, copies)
     with ExitStack() as stack:
-        writers = {kind: stack.enter_context(store.writer(dataset, kind, params, audio, dtype))
+        writers = {kind: stack.enter_context(store.writer(dataset, kind, params, audio, dtype, augment))
                    for kind, params in todo.items()}
         done = {kind: writer.done() for kind, writer in writers.items()}
-        pending = dataset.clips[[any(c not in d for d in done.values()) for c in dataset.clips["clip_id"]]]
+        # a clip is pending while any of its rows (itself, or its copies) is missing from any set
+        rows_of = (lambda c: [augmented_id(c, k) for k in range(1, copies + 1)]) if augment else (lambda c: [c])
+        pending = dataset.clips[[any(r not in d for d in done.values() for r in rows_of(c))
+                                 for c in dataset.clips["clip_id"]]]
         if len(pending):
-            _run(pending, todo, audio, writers, done, n_jobs=n_jobs, batch_size=int(batch_size),
-                 skip_bad=skip_bad, backend=backend, progress=progress,
-                 label=f"{dataset.name}: {', '.join(todo)}")
+            label = f"{dataset.name}: {', '.join(todo)}"
+            if augment:
+                label += f", {copies} augmented cop{'y' if copies == 1 else 'ies'} per clip"
+            _run(pending, todo, audio, writers, done, augment=augment, n_jobs=n_jobs, batch_size=int(batch_size),
+                 skip_bad=skip_bad, backend=backend, progress=progress, label=label)
         for kind, writer in writers.items():
             result[kind] = writer.finalize(table)
     return result
 
 
-def _run(pending, kinds, audio, writers, done, *, n_jobs, batch_size, skip_bad, backend, progress, label):
+def _run(pending, kinds, audio, writers, done, *, augment, n_jobs, batch_size, skip_bad, backend, progress,
+         label):
     ids = pending["clip_id"].tolist()
     paths = pending["path"].tolist()
     batches = [(ids[i:i + batch_size], paths[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
-    tasks = (delayed(compute_batch)(b_ids, b_paths, kinds, audio) for b_ids, b_paths in batches)
+    tasks = (delayed(compute_batch)(b_ids, b_paths, kinds, audio, augment) for b_ids, b_paths in batches)
+    n_rows = len(ids) * (augment["copies"] if augment else 1)
     first_error = None
     # One BLAS thread per worker: the parallelism comes from the workers (loky limits its processes
     # itself; threads share this process's setting).
     limits = threadpool_limits(1) if backend == "threading" else nullcontext()
     # parallel_config, not Parallel(backend=...): it also loads the optional "dask" backend
-    with limits, parallel_config(backend=backend), tqdm(total=len(ids), desc=label, unit="clip", smoothing=0.1,
+    with limits, parallel_config(backend=backend), tqdm(total=n_rows, desc=label, unit="clip", smoothing=0.1,
                                                         mininterval=0.5, disable=not progress) as bar:
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         for batch_ids, values, failures in parallel(tasks):
@@ -134,7 +215,7 @@ def _run(pending, kinds, audio, writers, done, *, n_jobs, batch_size, skip_bad, 
                                               f"computed are kept; pass --skip-bad to skip unusable files)")
 
 
-def compute_batch(clip_ids, paths, kinds, audio):
+def compute_batch(clip_ids, paths, kinds, audio, augment=None):
     """Decode a batch of clips and compute every feature kind for it (runs in a worker).
 
     Parameters
@@ -144,23 +225,37 @@ def compute_batch(clip_ids, paths, kinds, audio):
         ``{kind: full params}``.
     audio : dict
         Audio settings for :func:`featurestore.audio.load_clip`.
+    augment : dict, optional
+        ``{**WaveformAugmentation.params(), "copies", "seed"}``: compute the features of ``copies``
+        augmented versions of each clip (rows ``"<clip_id>#aug<k>"``) instead of the clips'.
 
     Returns
     -------
     ok_ids : list of str
-        Clips computed, in input order.
+        Rows computed (clips, or their copies), in input order.
     values : dict
         ``{kind: np.ndarray [shape=(len(ok_ids), *feature_shape)], float32}``.
     failures : list of dict
-        ``{"clip_id", "path", "reason"}`` for clips that could not be used.
+        ``{"clip_id", "path", "reason"}`` for rows that could not be used.
     """
-    signals, ok_ids, failures = [], [], []
+    signals, ok_ids, failures, path_of = [], [], [], {}
+    if augment:
+        copies = augment["copies"]
+        augmentation = WaveformAugmentation(**{k: v for k, v in augment.items() if k not in ("copies", "seed")})
     for clip_id, path in zip(clip_ids, paths):
+        rows = [augmented_id(clip_id, k) for k in range(1, copies + 1)] if augment else [clip_id]
         try:
-            signals.append(audio_io.load_clip(path, **audio))
-            ok_ids.append(clip_id)
+            y = audio_io.load_clip(path, **audio)
         except AudioError as exc:
-            failures.append({"clip_id": clip_id, "path": exc.path, "reason": exc.problem})
+            failures.extend({"clip_id": row, "path": exc.path, "reason": exc.problem} for row in rows)
+            continue
+        if augment:
+            signals.extend(augmentation.apply(y, audio["sr"], copy_rng(augment["seed"], clip_id, k))
+                           for k in range(1, copies + 1))
+        else:
+            signals.append(y)
+        ok_ids.extend(rows)
+        path_of.update((row, path) for row in rows)
     if audio["duration"] is None and len({len(s) for s in signals}) > 1:
         raise ParameterError("audio duration=None needs clips of equal length; set a duration")
     batch = np.stack(signals) if signals else np.zeros((0, 0), np.float32)
@@ -172,7 +267,7 @@ def compute_batch(clip_ids, paths, kinds, audio):
         # A clip whose features are not finite is unusable too; never store garbage.
         finite = np.all([np.isfinite(v.reshape(len(batch), -1)).all(axis=1) for v in values.values()], axis=0)
         for i in np.flatnonzero(~finite)[::-1]:
-            failures.append({"clip_id": ok_ids[i], "path": paths[clip_ids.index(ok_ids[i])],
+            failures.append({"clip_id": ok_ids[i], "path": path_of[ok_ids[i]],
                              "reason": "features contain NaN or infinite values"})
             del ok_ids[i]
         values = {kind: v[finite] for kind, v in values.items()}

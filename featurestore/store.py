@@ -4,6 +4,7 @@ Layout under the store's root (``./cache`` by default, ``FEATURESTORE_CACHE`` or
 
     features/<dataset>-<identity[:10]>/<kind>-<key[:12]>.h5       complete feature sets
     features/<dataset>-<identity[:10]>/<kind>-<key[:12]>.partial/  an extraction in progress
+    features/<dataset>-<identity[:10]>/<kind>-<key[:12]>-aug<augkey[:8]>.h5   augmented copies
     datasets/                                                      built-in data sets' audio
 
 A feature set is addressed by the data set's identity (its clip table, options and files' sizes and
@@ -11,6 +12,12 @@ times) and a stable hash of the feature kind, its version, its full parameters, 
 the storage dtype. Its HDF5 file holds ``features`` (n_clips, *feature_shape), ``clip_ids`` (n_clips,)
 and ``clip_table`` (the JSON clip table it was computed for), with the parameters, library versions,
 creation time and skipped clips as attributes.
+
+Augmented copies of a set's clips (see :func:`featurestore.extraction.extract_augmented`) are a
+feature set of their own, keyed by the main set's key, the augmentation's bounds, the number of copies
+and the seed, so changing the augmentation never touches the main set. Its rows are named
+``<clip_id>#aug<k>`` (k = 1 .. copies), and it records each row's source clip and copy number
+explicitly (``source_ids`` and ``copy_index``; see :attr:`FeatureSet.sources`).
 
 Crash safety: extraction writes batches into the ``.partial`` folder, each batch an ``.npy`` file of
 features and then a ``.json`` file of its clip ids, each under a temporary name and renamed, so a
@@ -39,6 +46,7 @@ from featurestore.errors import FeatureStoreError, StoreLockedError
 
 ENV_VAR = "FEATURESTORE_CACHE"
 STORAGE_DTYPES = ("float32", "float16")
+AUGMENT_VERSION = 1  # bump when featurestore.augment changes the copies it computes
 _LIBRARIES = ("numpy", "scipy", "librosa", "soundfile", "soxr", "h5py")
 
 
@@ -52,6 +60,25 @@ def feature_key(kind, params, audio, dtype="float32"):
     payload = {"kind": kind, "version": features.get(kind).VERSION, "params": params, "audio": audio,
                "dtype": dtype}
     return hashlib.sha1(_canonical_json(payload).encode()).hexdigest()
+
+
+def augment_key(source_key, augment):
+    """Stable hash of an augmented-copies set: its main set's key, bounds, copies and seed (hex str).
+
+    Parameters
+    ----------
+    source_key : str
+        :func:`feature_key` of the main set.
+    augment : dict
+        ``{**WaveformAugmentation.params(), "copies": int, "seed": int}``.
+    """
+    payload = {"source": source_key, "augment": augment, "version": AUGMENT_VERSION}
+    return hashlib.sha1(_canonical_json(payload).encode()).hexdigest()
+
+
+def augmented_id(clip_id, copy):
+    """Row id of augmented copy ``copy`` (1, 2, ...) of clip ``clip_id``: ``"<clip_id>#aug<copy>"``."""
+    return f"{clip_id}#aug{int(copy)}"
 
 
 def _canonical_json(value):
@@ -92,6 +119,7 @@ class FeatureSet:
 
     _cache = {}  # (path, mtime_ns) -> (clip_ids, index, features) for this process
     _cache_limit_bytes = 4 * 2**30
+    _rows_cache = {}  # (path, mtime_ns) -> (source_ids, copy_index, {source: rows by copy})
 
     def __init__(self, path):
         self.path = Path(path)
@@ -123,16 +151,74 @@ class FeatureSet:
         """Clips left out because their audio could not be used: list of dict."""
         return self.attrs.get("skipped", [])
 
+    @property
+    def augmentation(self):
+        """For a set of augmented copies, its settings: the bounds of
+        :class:`~featurestore.augment.WaveformAugmentation`, ``copies`` and ``seed``; else None."""
+        return self.attrs.get("augmentation")
+
     def __len__(self):
         return self.shape[0]
 
     def __repr__(self):
-        return f"FeatureSet({self.kind}, {len(self)} clips x {self.feature_shape}, {self.path.name})"
+        what = f"{self.kind} x{self.augmentation['copies']} augmented" if self.augmentation else self.kind
+        return f"FeatureSet({what}, {len(self)} clips x {self.feature_shape}, {self.path.name})"
 
     @property
     def clip_ids(self):
         """Clip ids in storage order, ndarray of str, shape (n_clips,)."""
         return self._load()[0]
+
+    @property
+    def sources(self):
+        """Source clip id of each row, in storage order: ndarray of str, shape (n_clips,).
+
+        A row of a main set is its own source; a row of augmented copies names the clip it was made from.
+        """
+        return self._rows()[0]
+
+    @property
+    def copy_index(self):
+        """Copy number of each row, in storage order: ndarray of int, shape (n_clips,); 0 in a main set."""
+        return self._rows()[1]
+
+    def augmented_rows(self, source_ids, copies=None):
+        """Row ids of copies ``1 .. copies`` of each clip of ``source_ids`` (all stored copies when None).
+
+        Copies skipped at extraction (unusable audio or features) are absent; a clip with no copy
+        in this set contributes no row.
+
+        Parameters
+        ----------
+        source_ids : sequence of str
+        copies : int, optional
+
+        Returns
+        -------
+        row_ids : np.ndarray [shape=(n_rows,)], str
+            Grouped by source clip, in the order of ``source_ids``, then by copy number.
+        source_index : np.ndarray [shape=(n_rows,)], intp
+            Position in ``source_ids`` of each row's source clip.
+        """
+        _, copy_index, by_source = self._rows()
+        ids = self.clip_ids
+        rows, owners = [], []
+        for position, source in enumerate(source_ids):
+            found = by_source.get(source)
+            if found is None:
+                continue
+            if copies is not None:
+                found = found[copy_index[found] <= copies]
+            rows.append(found)
+            owners.append(np.full(len(found), position, dtype=np.intp))
+        if not rows:
+            return np.array([], dtype=ids.dtype), np.array([], dtype=np.intp)
+        return ids[np.concatenate(rows)], np.concatenate(owners)
+
+    def contains(self, clip_ids):
+        """Whether each of ``clip_ids`` is a row of this set: np.ndarray of bool, shape (n,)."""
+        index = self._load()[1]
+        return np.fromiter((c in index for c in clip_ids), dtype=bool, count=len(clip_ids))
 
     def index_of(self, clip_ids):
         """Row numbers of ``clip_ids``; KeyError naming the first id the set lacks."""
@@ -161,6 +247,29 @@ class FeatureSet:
 
         with h5py.File(self.path, "r") as f:
             return pd.read_json(_StringIO(f["clip_table"][()].decode()), orient="split", dtype=False)
+
+    def _rows(self):
+        key = (str(self.path), self.path.stat().st_mtime_ns)
+        cached = FeatureSet._rows_cache.get(key)
+        if cached is None:
+            with h5py.File(self.path, "r") as f:
+                if "source_ids" in f:
+                    sources = f["source_ids"].asstr()[...]
+                    copy_index = f["copy_index"][...].astype(np.int64)
+                else:
+                    sources = f["clip_ids"].asstr()[...]
+                    copy_index = np.zeros(len(sources), dtype=np.int64)
+            order = np.lexsort((copy_index, sources))  # rows grouped by source, then by copy
+            by_source = {}
+            if len(order):
+                breaks = np.flatnonzero(sources[order][1:] != sources[order][:-1]) + 1
+                for chunk in np.split(order, breaks):
+                    by_source[sources[chunk[0]]] = chunk
+            cached = (sources, copy_index, by_source)
+            if len(FeatureSet._rows_cache) > 64:
+                FeatureSet._rows_cache.clear()
+            FeatureSet._rows_cache[key] = cached
+        return cached
 
     def _load(self):
         key = (str(self.path), self.path.stat().st_mtime_ns)
@@ -289,7 +398,8 @@ class FeatureSetWriter:
         ----------
         clip_table : pandas.DataFrame
             The clip table the set is computed for (``Dataset.describe_table()``); every clip must
-            be stored or skipped.
+            be stored or skipped. A table of augmented copies also has ``source_id`` and ``copy``
+            columns, stored as the ``source_ids`` and ``copy_index`` data sets.
 
         Returns
         -------
@@ -320,6 +430,11 @@ class FeatureSetWriter:
                 for start, stop, src in _runs(rows):
                     data[start:stop] = values[src:src + stop - start]
             f.create_dataset("clip_ids", data=np.array(order, dtype=object), dtype=h5py.string_dtype())
+            if "source_id" in clip_table:
+                rows = clip_table.set_index("clip_id").loc[order]
+                f.create_dataset("source_ids", data=rows["source_id"].to_numpy(dtype=object),
+                                 dtype=h5py.string_dtype())
+                f.create_dataset("copy_index", data=rows["copy"].to_numpy(dtype=np.int32))
             f.create_dataset("clip_table", data=clip_table.to_json(orient="split", index=False))
             for key, value in attrs.items():
                 f.attrs[key] = value if isinstance(value, (str, int, float)) else _canonical_json(value)
@@ -362,23 +477,31 @@ class FeatureStore:
         """Folder of ``dataset``'s feature sets."""
         return self.root / "features" / f"{dataset.name}-{dataset.identity[:10]}"
 
-    def path_for(self, dataset, kind, params, audio, dtype="float32"):
-        """Where the feature set of these parameters lives (whether or not it exists)."""
-        key = feature_key(kind, params, audio, dtype)
-        return self.dataset_dir(dataset) / f"{kind}-{key[:12]}.h5"
+    def path_for(self, dataset, kind, params, audio, dtype="float32", augment=None):
+        """Where the feature set of these parameters lives (whether or not it exists).
 
-    def get(self, dataset, kind, params, audio, dtype="float32"):
+        ``augment`` (``{**WaveformAugmentation.params(), "copies", "seed"}``) addresses the set of
+        augmented copies of the main set's clips instead.
+        """
+        key = feature_key(kind, params, audio, dtype)
+        suffix = f"-aug{augment_key(key, augment)[:8]}" if augment is not None else ""
+        return self.dataset_dir(dataset) / f"{kind}-{key[:12]}{suffix}.h5"
+
+    def get(self, dataset, kind, params, audio, dtype="float32", augment=None):
         """The complete :class:`FeatureSet` of these parameters, or None if not stored."""
-        path = self.path_for(dataset, kind, params, audio, dtype)
+        path = self.path_for(dataset, kind, params, audio, dtype, augment)
         return FeatureSet(path) if path.is_file() else None
 
-    def writer(self, dataset, kind, params, audio, dtype="float32"):
-        """A :class:`FeatureSetWriter` for these parameters."""
+    def writer(self, dataset, kind, params, audio, dtype="float32", augment=None):
+        """A :class:`FeatureSetWriter` for these parameters (of augmented copies with ``augment``)."""
+        key = feature_key(kind, params, audio, dtype)
         attrs = {"kind": kind, "params": params, "audio": audio, "dataset": dataset.name,
                  "dataset_options": dataset.options, "dataset_root": str(dataset.root),
-                 "dataset_identity": dataset.identity,
-                 "key": feature_key(kind, params, audio, dtype), "version": features.get(kind).VERSION}
-        return FeatureSetWriter(self.path_for(dataset, kind, params, audio, dtype), attrs, dtype)
+                 "dataset_identity": dataset.identity, "key": key, "version": features.get(kind).VERSION}
+        if augment is not None:
+            attrs.update({"key": augment_key(key, augment), "source_key": key, "augmentation": augment,
+                          "augment_version": AUGMENT_VERSION})
+        return FeatureSetWriter(self.path_for(dataset, kind, params, audio, dtype, augment), attrs, dtype)
 
     def entries(self):
         """Every feature set in the store, complete or partial.
@@ -387,14 +510,15 @@ class FeatureStore:
         -------
         list of dict
             ``path``, ``dataset``, ``kind``, ``status`` ("complete" or "partial"), ``n_clips``,
-            ``shape``, ``params``, ``size_mb``, ``created``.
+            ``shape``, ``params``, ``augmentation`` (None for a main set), ``size_mb``, ``created``.
         """
         rows = []
         for path in sorted((self.root / "features").glob("*/*.h5")):
             fs = FeatureSet(path)
             rows.append({"path": str(path), "dataset": fs.attrs["dataset"], "kind": fs.kind,
                          "status": "complete", "n_clips": len(fs), "shape": fs.feature_shape,
-                         "params": fs.params, "size_mb": round(path.stat().st_size / 2**20, 1),
+                         "params": fs.params, "augmentation": fs.augmentation,
+                         "size_mb": round(path.stat().st_size / 2**20, 1),
                          "created": fs.attrs.get("created", "")})
         for partial in sorted((self.root / "features").glob("*/*.partial")):
             meta = partial / "attrs.json"
@@ -403,6 +527,7 @@ class FeatureStore:
             rows.append({"path": str(partial.with_suffix(".h5")), "dataset": attrs.get("dataset", "?"),
                          "kind": attrs.get("kind", "?"), "status": "partial", "n_clips": n_done,
                          "shape": None, "params": attrs.get("params", {}),
+                         "augmentation": attrs.get("augmentation"),
                          "size_mb": round(sum(p.stat().st_size for p in partial.iterdir()) / 2**20, 1),
                          "created": ""})
         return rows

@@ -3,11 +3,11 @@ segment voting, ensembles, evaluation and reports."""
 
 from pipelines.build import make_ensemble, make_pipeline
 from pipelines.evaluate import CVResult, cross_validate, grid_search
-from pipelines.loader import FeatureLoader, adapt_input
+from pipelines.loader import ClipPipeline, FeatureLoader, adapt_input
 from pipelines.segments import SegmentClassifier
 from pipelines.splits import ClipSplitter, LeakageError, check_no_leakage
 
 __all__ = [
-    "CVResult", "ClipSplitter", "FeatureLoader", "LeakageError", "SegmentClassifier", "adapt_input",
+    "CVResult", "ClipPipeline", "ClipSplitter", "FeatureLoader", "LeakageError", "SegmentClassifier", "adapt_input",
     "check_no_leakage", "cross_validate", "grid_search", "make_ensemble", "make_pipeline",
 ]

@@ -1,20 +1,22 @@
 """Build experiment pipelines from registry names: features from the store, then the model.
 
-Every pipeline is ``Pipeline([("features", FeatureLoader(...)), ("model", estimator)])`` and takes clip
-ids, so pipelines of different feature kinds mix in one ``VotingClassifier`` or ``StackingClassifier``.
+Every pipeline is ``ClipPipeline([("features", FeatureLoader(...)), ("model", estimator)])`` and takes
+clip ids, so pipelines of different feature kinds mix in one ``VotingClassifier`` or
+``StackingClassifier``; with stored augmented copies, its ``fit`` also trains on the copies of the
+training clips (``augment_copies``).
 """
 
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 import estimators
 from featurestore.store import FeatureSet
-from pipelines.loader import FeatureLoader
+from pipelines.loader import ClipPipeline, FeatureLoader
 from pipelines.segments import SegmentClassifier
 from pipelines.splits import ClipSplitter
 
 SEGMENT_PARAMS = ("window", "overlap", "vote")
+PIPELINE_PARAMS = ("augment_copies",)  # parameters of the pipeline itself, not of a step
 
 
 def feature_params_for(name, kind=None, overrides=None):
@@ -35,7 +37,7 @@ def feature_params_for(name, kind=None, overrides=None):
 
 
 def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, segment_overlap=0.5,
-                  vote="mean", **params):
+                  vote="mean", augmented_set=None, augment_copies=None, **params):
     """A pipeline from clip ids to predictions.
 
     Parameters
@@ -49,12 +51,16 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
     segment_window : int, optional
         Wrap the model in a :class:`SegmentClassifier` with windows of this many time steps
         (frames, or samples for waveforms), ``segment_overlap`` and ``vote``.
+    augmented_set : FeatureSet or str, optional
+        Stored augmented copies of ``feature_set``'s clips (:func:`featurestore.extract_augmented`).
+    augment_copies : int, optional
+        Copies per training clip that ``fit`` adds (0: none; None: all stored copies).
     **params
         Parameters of the registry estimator.
 
     Returns
     -------
-    sklearn.pipeline.Pipeline
+    pipelines.loader.ClipPipeline
         Steps ``features`` and ``model``.
     """
     if isinstance(estimator, str):
@@ -68,19 +74,24 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
         model = SegmentClassifier(model, window=int(segment_window), overlap=segment_overlap,
                                   time_axis=0 if input == "sequence" else -1, vote=vote)
     path = feature_set.path if isinstance(feature_set, FeatureSet) else feature_set
-    return Pipeline([("features", FeatureLoader(str(path), input=input)), ("model", model)])
+    if isinstance(augmented_set, FeatureSet):
+        augmented_set = augmented_set.path
+    loader = FeatureLoader(None if path is None else str(path), input=input,
+                           augmented_set=None if augmented_set is None else str(augmented_set))
+    return ClipPipeline([("features", loader), ("model", model)], augment_copies=augment_copies)
 
 
 def prefix_params(pipeline, params):
     """Map estimator-level keys (``module__hidden_size``, ``C``) to pipeline keys.
 
-    Keys that already start with a step name (``model__``, ``features__``) are kept. With segment
-    voting, ``window``/``overlap``/``vote`` address the wrapper and other keys the wrapped model.
+    Keys that already start with a step name (``model__``, ``features__``) and the pipeline's own
+    ``augment_copies`` are kept. With segment voting, ``window``/``overlap``/``vote`` address the
+    wrapper and other keys the wrapped model.
     """
     segmented = isinstance(pipeline.named_steps["model"], SegmentClassifier)
     out = {}
     for key, value in params.items():
-        if key.split("__")[0] in pipeline.named_steps:
+        if key.split("__")[0] in pipeline.named_steps or key in PIPELINE_PARAMS:
             out[key] = value
         elif segmented and key not in SEGMENT_PARAMS:
             out[f"model__estimator__{key}"] = value

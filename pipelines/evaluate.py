@@ -39,7 +39,9 @@ class CVResult:
         The parameters set on the pipeline.
     folds : pandas.DataFrame
         One row per test fold: ``fold``, ``n_train``, ``n_test``, one column per metric,
-        ``window_accuracy`` (segment voting only), ``fit_time`` (s).
+        ``window_accuracy`` (segment voting only), ``fit_time`` (s), and ``n_train_copies`` (augmented
+        copies of training clips added by a :class:`~pipelines.loader.ClipPipeline` with an augmented set).
+        ``n_train``, ``n_test`` and the scores count source clips only.
     predictions : pandas.DataFrame
         Out-of-fold predictions: ``clip_id``, ``fold``, ``label``, ``prediction`` and one
         ``proba_<class>`` column per class when the model gives probabilities.
@@ -102,6 +104,9 @@ def fit_and_score(pipeline, params, X, y, groups, train, test, fold):
     fit_time = time.perf_counter() - start
     prediction = model.predict(X[test])
     row = {"fold": fold, "n_train": len(train), "n_test": len(test), "fit_time": fit_time}
+    loader = model.steps[0][1] if isinstance(model, Pipeline) else None
+    if getattr(loader, "augmented_set", None) is not None:
+        row["n_train_copies"] = int(getattr(model, "n_augmented_", 0))
     row.update({name: float(metric(y[test], prediction)) for name, metric in METRICS.items()})
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
     if isinstance(final, SegmentClassifier):

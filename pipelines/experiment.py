@@ -4,6 +4,11 @@ set's folds, and a results folder with tables, figures, the refitted model and a
 A results folder holds ``run.json`` (headline scores, read by ``report``), ``cv_results.csv``,
 ``best_params.json``, ``folds.csv``, ``predictions.csv`` (out-of-fold), ``per_class.csv``,
 ``confusion_matrix.png``, ``learning_curves.png`` (torch nets), ``model.joblib`` and ``summary.md``.
+
+Augmented copies (``--set augment.copies=2 --set augment.pitch_shift=2``, see :func:`augment_settings`)
+are extracted into the store after the main features and given to every pipeline, whose ``fit`` adds
+the copies of its training clips (``augment_copies``, a parameter a grid can tune). Test folds,
+out-of-fold predictions and scores hold the original clips only.
 """
 
 import json
@@ -17,7 +22,9 @@ import joblib
 import estimators
 from estimators import check_params
 from featurestore import extract as extract_features
-from featurestore import features
+from featurestore import extract_augmented, features
+from featurestore.augment import AUGMENT_SETTINGS, augment_settings
+from featurestore.errors import ParameterError
 from pipelines import reports
 from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline,
                              prefix_params)
@@ -25,7 +32,6 @@ from pipelines.evaluate import METRICS, cross_validate, grid_search
 from pipelines.splits import ClipSplitter
 
 COMMON_PARAMS = ("random_state", "device", "max_epochs", "n_threads")
-
 
 class Experiment:
     """Runs ``grid``, ``cv`` and ``ensemble`` on one data set and writes their results folders.
@@ -35,7 +41,8 @@ class Experiment:
     dataset : featurestore.Dataset
     store : featurestore.FeatureStore
     settings : dict
-        ``{kind or "audio": {param: value}}`` overrides from ``--set``.
+        ``{kind or "audio": {param: value}}`` overrides from ``--set``, and ``{"augment": {...}}``
+        for stored augmented copies (see :func:`augment_settings`).
     folds : list of int, optional
         Test folds to run (default all).
     n_jobs : int
@@ -102,15 +109,46 @@ class Experiment:
         return pipeline, kind, feature_params
 
     def _check_settings(self, kinds):
-        stray = set(self.settings) - set(kinds) - {"audio"}
+        stray = set(self.settings) - set(kinds) - {"audio", "augment"}
         if stray:
             raise ValueError(f"--set names feature kind {sorted(stray)[0]!r}, which this run does not use "
                              f"(it uses {', '.join(sorted(set(kinds)))})")
+
+    def _augment(self, params=None):
+        """The augmented copies of ``--set augment.*`` (None without), checked with the ``augment_copies``
+        values of ``params`` (a grid or a parameter dict) before anything is extracted or trained."""
+        augment = augment_settings(self.settings.get("augment"), seed=self.seed)
+        stored = augment["copies"] if augment else 0
+        for grid in params if isinstance(params, list) else [params or {}]:
+            values = grid.get("augment_copies", [])
+            for copies in values if isinstance(values, list) else [values]:
+                if copies is None:
+                    continue
+                if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
+                    raise ParameterError(f"augment_copies={copies!r} must be an integer >= 0 (or None: all copies)")
+                if copies > stored:
+                    hint = (f"--set augment.copies={stored}" if augment else
+                            "none are set (e.g. --set augment.copies=2 --set augment.pitch_shift=2)")
+                    raise ParameterError(f"augment_copies={copies} is more than the stored copies per clip: {hint}")
+        return augment
 
     def _feature_set(self, kind, params):
         return extract_features(self.dataset, {kind: params}, store=self.store, audio=self.settings.get("audio"),
                                 n_jobs=self.n_jobs, skip_bad=self.skip_bad, backend=self.backend or "threading",
                                 progress=self.progress)[kind]
+
+    def _use_sets(self, pipeline, kind, params, augment):
+        """Extract the feature set (then its augmented copies) and point ``pipeline`` at them; the main set."""
+        fs = self._feature_set(kind, params)
+        copies = None
+        if augment:
+            copies = extract_augmented(self.dataset, {kind: params}, augment["augmentation"], copies=augment["copies"],
+                                       seed=augment["seed"], store=self.store, audio=self.settings.get("audio"),
+                                       n_jobs=self.n_jobs, skip_bad=self.skip_bad,
+                                       backend=self.backend or "threading", progress=self.progress)[kind]
+        pipeline.set_params(features__feature_set=str(fs.path),
+                            features__augmented_set=None if copies is None else str(copies.path))
+        return fs
 
     def _splitter(self, clips):
         return ClipSplitter(clips, folds=self.folds, random_state=self.seed)
@@ -133,8 +171,8 @@ class Experiment:
         grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
         grid = prefix_params(pipeline, grid)
         check_params(pipeline, grid, name)
-        fs = self._feature_set(kind, feature_params)
-        pipeline.set_params(features__feature_set=str(fs.path))
+        augment = self._augment(grid)
+        fs = self._use_sets(pipeline, kind, feature_params, augment)
         clips = clips_in(self.dataset, fs)
         cv_results, results, best, model = grid_search(pipeline, grid, clips, splitter=self._splitter(clips),
                                                        scoring=scoring, n_jobs=self.n_jobs, progress=self.progress)
@@ -142,7 +180,7 @@ class Experiment:
         folder = self._folder("grid", name)
         write_run(folder, name=name, estimator=name, kind=kind, result=results[best], model=model,
                   cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
-                  scoring=scoring)
+                  scoring=scoring, augment=augment)
         print(f"best {scoring}: {cv_results[f'mean_{scoring}'].iloc[best]:.3f}; results in {folder}")
         return folder
 
@@ -151,15 +189,16 @@ class Experiment:
         start = time.perf_counter()
         pipeline, kind, feature_params = self._pipeline(name, kind, params, segments=segments, vote=vote)
         self._check_settings([kind])
-        fs = self._feature_set(kind, feature_params)
-        pipeline.set_params(features__feature_set=str(fs.path))
+        augment = self._augment(params)
+        fs = self._use_sets(pipeline, kind, feature_params, augment)
         clips = clips_in(self.dataset, fs)
         cv_results, results, best, model = grid_search(pipeline, {}, clips, splitter=self._splitter(clips),
                                                        n_jobs=self.n_jobs, progress=self.progress, desc="cv")
         print(reports.format_cv_table(cv_results))
         folder = self._folder("cv", name)
         write_run(folder, name=name, estimator=name, kind=kind, result=results[0], model=model,
-                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start)
+                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
+                  augment=augment)
         print(f"accuracy {results[0].mean('accuracy'):.3f} +/- {results[0].std('accuracy'):.3f}; results in {folder}")
         return folder
 
@@ -170,10 +209,10 @@ class Experiment:
         start = time.perf_counter()
         built = [self._pipeline(name) for name in names]
         self._check_settings([kind for _, kind, _ in built])
+        augment = self._augment()
         members, sets = [], []
         for name, (pipeline, kind, feature_params) in zip(names, built):
-            fs = self._feature_set(kind, feature_params)
-            pipeline.set_params(features__feature_set=str(fs.path))
+            fs = self._use_sets(pipeline, kind, feature_params, augment)
             members.append((name, pipeline))
             sets.append(fs)
         clips = clips_in(self.dataset, *sets)
@@ -185,14 +224,18 @@ class Experiment:
         folder = self._folder("ensemble", label)
         write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
                   model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
-                  wall_time=time.perf_counter() - start)
+                  wall_time=time.perf_counter() - start, augment=augment)
         print(f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}; results in {folder}")
         return folder
 
 
 def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
-              scoring="accuracy"):
-    """Write a results folder (see the module docstring)."""
+              scoring="accuracy", augment=None):
+    """Write a results folder (see the module docstring).
+
+    ``augment`` (from :func:`augment_settings`) is recorded as ``augmentation`` in ``run.json``
+    (``copies``, ``seed`` and the bounds; null without) and described in ``summary.md``.
+    """
     folder = Path(folder)
     labels = sorted(result.predictions["label"].unique())
     if cv_results is not None:
@@ -212,22 +255,40 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         figures.append("learning_curves.png")
     joblib.dump({"model": model, "audio": feature_set.audio, "estimator": estimator, "feature": kind,
                  "dataset": dataset.name, "classes": labels}, folder / "model.joblib")
+    augmentation = None
+    if augment:
+        augmentation = {"copies": augment["copies"], "seed": augment["seed"], **augment["augmentation"].params()}
     run = {"name": name, "estimator": estimator, "feature": kind, "dataset": dataset.name,
            "n_clips": int(len(result.predictions)), "folds": [int(f) for f in result.folds["fold"]],
-           "params": result.params, "wall_time": wall_time, **result.summary()}
+           "params": result.params, "augmentation": augmentation, "wall_time": wall_time, **result.summary()}
     (folder / "run.json").write_text(json.dumps(run, indent=2, default=str))
     headline = ", ".join(f"{m} {run[f'mean_{m}']:.3f} +/- {run[f'std_{m}']:.3f}" for m in METRICS)
     sections = {
         "Result": f"{name} ({kind} features) on {dataset.name}, {len(result.folds)} test folds: {headline}.",
         "Best parameters": f"`{json.dumps(result.params, default=str)}`",
+        "Augmentation": _describe_augmentation(augmentation, result.params),
         "Per fold": "```\n" + result.folds.to_string(index=False) + "\n```",
         "Per class": "```\n" + per_class.to_string() + "\n```",
         "Figures": "\n".join(f"![{f}]({f})" for f in figures),
     }
+    if augmentation is None:
+        del sections["Augmentation"]
     if cv_results is not None:
         sections["Parameter sets"] = "```\n" + reports.format_cv_table(cv_results, metric=scoring) + "\n```"
     (folder / "summary.md").write_text(reports.summary_markdown(f"{name} on {dataset.name}", sections))
     return run
+
+
+def _describe_augmentation(augmentation, params):
+    if augmentation is None:
+        return ""
+    bounds = {k: v for k, v in augmentation.items() if k not in AUGMENT_SETTINGS and v not in (0.0, None)}
+    used = params.get("augment_copies", augmentation["copies"])
+    used = augmentation["copies"] if used is None else used
+    return (f"{augmentation['copies']} stored augmented copies per clip (seed {augmentation['seed']}; "
+            f"{', '.join(f'{k}={v:g}' for k, v in bounds.items())}); these results train on {used} per "
+            "training clip. Copies are added inside each fit to the training folds only: test folds, "
+            "out-of-fold predictions and scores use the original clips.")
 
 
 def report(folders, *, output=None):

@@ -4,10 +4,20 @@
 feature set in the store (each worker process opens the file itself, so no large array is pickled)
 and brings them to the layout its estimator expects. Given float waveforms instead of ids, it
 computes the same features from the audio, so a fitted pipeline also classifies new files.
+
+:class:`ClipPipeline` is the pipeline around it. With stored augmented copies of the clips
+(``FeatureLoader(augmented_set=...)``), its ``fit`` adds the copies of the training clips to the
+training rows (``augment_copies`` of them per clip); ``predict``, ``score`` and ``transform`` never
+read a copy. Because this happens inside ``fit``, a splitter only ever sees source clips, so the
+copies of a test clip never reach training, and ``augment_copies`` is a parameter a grid can tune.
 """
+
+import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from featurestore import features
@@ -69,6 +79,10 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         Path of the feature set's ``.h5`` file in the store.
     input : {"flat", "image", "sequence", "waveform"}
         The layout the next step expects (see :func:`adapt_input`).
+    augmented_set : str, optional
+        Path of the stored augmented copies of ``feature_set``'s clips
+        (:func:`featurestore.extract_augmented`). ``fit_transform`` reads rows of either set, which is
+        how :class:`ClipPipeline` trains on copies; ``transform`` reads clips of ``feature_set`` only.
 
     Attributes
     ----------
@@ -80,21 +94,39 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         Its audio settings (``sr``, ``duration``, ...), used to compute features of raw audio.
     feature_shape_ : tuple
         Shape of one clip's stored features.
+    n_copies_ : int
+        Augmented copies per clip in ``augmented_set`` (0 without one).
     """
 
-    def __init__(self, feature_set=None, *, input="flat"):
+    def __init__(self, feature_set=None, *, input="flat", augmented_set=None):
         self.feature_set = feature_set
         self.input = input
+        self.augmented_set = augmented_set
 
     def fit(self, X=None, y=None):
-        """Read the feature set's description (not its data)."""
+        """Read the feature set's description (not its data), and check the augmented set's."""
         if self.feature_set is None:
             raise ValueError("FeatureLoader needs feature_set, the path of a stored feature set")
         fs = FeatureSet(self.feature_set)
         self.kind_, self.params_, self.audio_ = fs.kind, fs.params, fs.audio
         self.feature_shape_ = fs.feature_shape
         adapt_input(np.zeros((1, *fs.feature_shape), np.float32), self.input)  # fail early on layout
+        self.n_copies_ = 0
+        if self.augmented_set is not None:
+            copies = FeatureSet(self.augmented_set)
+            if copies.augmentation is None or copies.attrs.get("source_key") != fs.attrs.get("key"):
+                raise ValueError(f"augmented_set {copies.path} does not hold augmented copies of feature set "
+                                 f"{fs.path} (another kind, parameters, audio settings or data set)")
+            self.n_copies_ = int(copies.augmentation["copies"])
         return self
+
+    def fit_transform(self, X, y=None):
+        """Fit, then the features of ``X``, whose ids may also be rows of ``augmented_set``.
+
+        Only fitting reads augmented copies (:class:`ClipPipeline` adds them to the training rows):
+        unlike :meth:`transform`, which takes clips of ``feature_set`` alone.
+        """
+        return self.fit(X, y)._transform(X, copies_allowed=True)
 
     def transform(self, X):
         """Features of ``X``.
@@ -110,11 +142,28 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         np.ndarray [shape=(n, *input_shape)], float32
         """
         check_is_fitted(self, "kind_")
+        return self._transform(X, copies_allowed=False)
+
+    def _transform(self, X, *, copies_allowed):
         X = np.asarray(X)
         if X.dtype.kind in "fc":
-            values = self._from_audio(X)
-        else:
-            values = FeatureSet(self.feature_set).read(X.reshape(-1).astype(str))
+            return adapt_input(self._from_audio(X), self.input)
+        ids = X.reshape(-1).astype(str)
+        main = FeatureSet(self.feature_set)
+        if self.augmented_set is None:
+            return adapt_input(main.read(ids), self.input)
+        in_main = main.contains(ids)
+        if in_main.all():
+            return adapt_input(main.read(ids), self.input)
+        copies = FeatureSet(self.augmented_set)
+        if not copies_allowed:
+            is_copy = ~in_main & copies.contains(ids)
+            if is_copy.any():
+                raise ValueError(f"clip {ids[is_copy][0]!r} is an augmented copy: copies are training rows "
+                                 "only, added by ClipPipeline.fit; predict, score and transform take source clips")
+        values = np.empty((len(ids), *main.feature_shape), np.float32)
+        values[in_main] = main.read(ids[in_main])
+        values[~in_main] = copies.read(ids[~in_main])
         return adapt_input(values, self.input)
 
     def _from_audio(self, X):
@@ -123,3 +172,128 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
             raise ValueError(f"waveforms must have shape (n, {expected}) ({self.audio_['duration']} s at "
                              f"{self.audio_['sr']} Hz); got {X.shape}")
         return features.get(self.kind_).compute(X.astype(np.float32), sr=self.audio_["sr"], **self.params_)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _final_has(*methods):
+    """For ``available_if``: the final step is "passthrough" or has one of ``methods``."""
+    def check(self):
+        final = self.steps[-1][1]
+        return final == "passthrough" or any(hasattr(final, m) for m in methods)
+    return check
+
+
+class ClipPipeline(Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` from clip ids that trains on stored augmented copies too.
+
+    ``fit`` adds to the training clips ``X`` their augmented copies 1 .. ``augment_copies``, read from
+    the ``augmented_set`` of the first step (a :class:`FeatureLoader`), with their source clip's label,
+    and with their source's value of every other per-sample fit parameter (an array of ``len(X)``,
+    e.g. ``model__groups``: a net's internal validation split keeps copies with their source).
+    ``predict``, ``predict_proba``, ``score`` and ``transform`` are :class:`~sklearn.pipeline.Pipeline`'s
+    and never add or accept a copy. Without an augmented set it is a plain pipeline.
+
+    Parameters
+    ----------
+    steps : list of (str, estimator)
+        The first is a :class:`FeatureLoader` when copies are used.
+    augment_copies : int >= 0 or None, default=None
+        Copies per training clip; 0 trains on the clips alone, None on every stored copy.
+    transform_input, memory, verbose
+        As for :class:`~sklearn.pipeline.Pipeline`.
+
+    Attributes
+    ----------
+    n_augmented_ : int
+        Copies added to the training rows by the last ``fit``.
+
+    Examples
+    --------
+    >>> search = GridSearchCV(make_pipeline("svm", mfcc, augmented_set=copies),   # doctest: +SKIP
+    ...                       {"augment_copies": [0, 2]}, cv=ClipSplitter(dataset.clips))
+    """
+
+    def __init__(self, steps, *, augment_copies=None, transform_input=None, memory=None, verbose=False):
+        super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
+        self.augment_copies = augment_copies
+
+    def fit(self, X, y=None, **params):
+        """Fit the steps on the clips ``X`` and the stored copies of them (see the class docstring).
+
+        Parameters
+        ----------
+        X : array-like of str [shape=(n,)]
+            Clip ids (source clips, never copies).
+        y : array-like [shape=(n,)]
+        **params
+            Fit parameters ``<step>__<name>``; per-sample arrays are repeated for the copies.
+
+        Returns
+        -------
+        self
+        """
+        X, y, params = self._with_copies(X, y, params)
+        return super().fit(X, y, **params)
+
+    @available_if(_final_has("fit_transform", "transform"))
+    def fit_transform(self, X, y=None, **params):
+        """Fit with the copies (see :meth:`fit`), then transform the clips ``X`` alone."""
+        X_fit, y_fit, fit_params = self._with_copies(X, y, params)
+        if len(X_fit) == len(X):
+            return super().fit_transform(X, y, **params)
+        return super().fit(X_fit, y_fit, **fit_params).transform(X)
+
+    @available_if(_final_has("fit_predict"))
+    def fit_predict(self, X, y=None, **params):
+        """Fit with the copies (see :meth:`fit`), then predict the clips ``X`` alone."""
+        X_fit, y_fit, fit_params = self._with_copies(X, y, params)
+        if len(X_fit) == len(X):
+            return super().fit_predict(X, y, **params)
+        return super().fit(X_fit, y_fit, **fit_params).predict(X)
+
+    def _with_copies(self, X, y, params):
+        """``X``, ``y`` and the fit parameters with the augmented copies' rows appended."""
+        copies = self.augment_copies
+        if copies is not None and (not _is_int(copies) or copies < 0):
+            raise ValueError(f"augment_copies={copies!r} must be an integer >= 0 or None (all stored copies)")
+        loader = self.steps[0][1]
+        augmented = getattr(loader, "augmented_set", None) if isinstance(loader, FeatureLoader) else None
+        self.n_augmented_ = 0
+        if copies == 0 or (copies is None and augmented is None):
+            return X, y, params
+        if augmented is None:
+            raise ValueError(f"augment_copies={copies} needs stored augmented copies: the pipeline's first step "
+                             "must be a FeatureLoader with an augmented_set (see --set augment.copies)")
+        fs = FeatureSet(augmented)
+        stored = int(fs.augmentation["copies"]) if fs.augmentation else 0
+        if copies is not None and copies > stored:
+            raise ValueError(f"augment_copies={copies} is more than the {stored} copies per clip of the augmented "
+                             f"set {fs.path.name}")
+        ids = np.asarray(X)
+        if ids.dtype.kind in "fc":
+            raise ValueError("augment_copies needs clip ids as X, not waveforms: copies are stored per clip id")
+        ids = ids.reshape(-1).astype(str)
+        is_copy = fs.contains(ids)
+        if is_copy.any():
+            raise ValueError(f"X holds augmented copies (e.g. {ids[is_copy][0]!r}): fit takes source clips "
+                             "and adds their copies itself")
+        rows, owner = fs.augmented_rows(ids, copies)
+        self.n_augmented_ = len(rows)
+        n = len(ids)
+        X = np.concatenate([ids, rows.astype(str)])
+        if y is not None:
+            y = np.asarray(y)
+            y = np.concatenate([y, y[owner]])
+        params = {key: _repeat_rows(value, owner, n) for key, value in params.items()}
+        return X, y, params
+
+
+def _repeat_rows(value, owner, n):
+    """A per-sample fit parameter (array-like of length ``n``) with its rows ``owner`` appended."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or len(value) != n:
+        return value
+    value = np.asarray(value)
+    return np.concatenate([value, value[owner]])

@@ -62,7 +62,9 @@ class ClipSplitter(BaseCrossValidator):
         table = self.clips.set_index("clip_id")
         unknown = np.setdiff1d(ids, table.index.to_numpy(dtype=str))
         if len(unknown):
-            raise ValueError(f"{len(unknown)} clip ids are not in the clip table, e.g. {unknown[0]!r}")
+            hint = ("; augmented copies never go through a splitter: ClipPipeline.fit adds the copies of the "
+                    "training clips itself" if "#aug" in unknown[0] else "")
+            raise ValueError(f"{len(unknown)} clip ids are not in the clip table, e.g. {unknown[0]!r}{hint}")
         return table.loc[ids]
 
     def has_folds(self):
