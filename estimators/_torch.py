@@ -13,6 +13,10 @@ and ``n_classes``, both filled in from the data at fit, then its own keyword-onl
 declare the layouts it accepts in a class attribute ``input_kinds``, a tuple of ``"image"``
 ``(N, C, H, W)``, ``"sequence"`` ``(N, T, F)`` and ``"waveform"`` ``(N, n_samples)``, the first
 being its main one; :class:`TorchClassifier` checks ``X`` against it.
+
+Training batches can be augmented on the fly (waveform augmentation, SpecAugment masks, mixup):
+the batch functions live in ``estimators/_augment.py``; :meth:`TorchClassifier.train_step_single`
+applies them, to training batches only.
 """
 
 import contextlib
@@ -34,8 +38,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, EpochScoring, GradientNormClipping, LRScheduler
-from skorch.utils import is_dataset, to_numpy
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
+
+from estimators import _augment
 
 #: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
 #: and the feature kinds of the store that give it (after the pipeline's transposition).
@@ -48,6 +55,10 @@ INPUT_KINDS = {
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 LR_SCHEDULES = (None, "cosine", "step", "plateau")
+#: Parameters of the waveform augmentation of training batches, with their "off" defaults; the
+#: names and meanings of :class:`featurestore.augment.WaveformAugmentation`.
+WAVEFORM_AUGMENTATION = {"time_stretch": 0.0, "pitch_shift": 0.0, "noise_snr": None, "gain_db": 0.0,
+                         "time_shift": 0.0}
 
 
 def dense_head(n_inputs, hidden_sizes, n_classes, dropout):
@@ -179,6 +190,15 @@ class TorchClassifier(NeuralNetClassifier):
     ``optimizer__*`` (e.g. ``optimizer__weight_decay``), ``callbacks``, ``callbacks__*``,
     ``iterator_train__*``, ``warm_start``; ``history``, ``partial_fit``, ``save_params`` too.
 
+    Training-batch augmentation (parameters ``time_stretch`` to ``mixup_alpha`` below): every
+    training batch is augmented anew as it is drawn, after standardisation, in the order waveform
+    augmentation, masks, mixup. Validation batches, ``predict``, ``predict_proba``, ``score`` and
+    ``forward`` never are. All draws come from torch's random generator, so that a fixed
+    ``random_state`` gives identical fits; with every one of these parameters at its default, no
+    draw is made and training is exactly that of a net without augmentation. Being plain
+    parameters, they can be tuned by a grid (``model__time_mask`` in a pipeline). For augmented
+    copies of the clips computed once (features of any kind), see ``featurestore.augment``.
+
     Parameters
     ----------
     module : torch.nn.Module subclass
@@ -229,6 +249,44 @@ class TorchClassifier(NeuralNetClassifier):
     train_split : callable or None, default=None
         skorch's hook, for experts: a callable ``(dataset, y) -> (train, valid)`` replacing the
         split of ``valid_fraction`` (``groups`` are then not used). None uses ``valid_fraction``.
+    time_stretch : float >= 0, default=0.0
+        Training-batch augmentation of waveform inputs ``(n, n_samples)`` only (nets whose
+        ``input_kinds`` include ``"waveform"``), as :class:`featurestore.augment.WaveformAugmentation`,
+        drawn per clip: stretch rates log-uniform in ``[1 / (1 + time_stretch), 1 + time_stretch]``
+        (librosa's phase vocoder; the clip keeps its length).
+    pitch_shift : float >= 0, default=0.0
+        Waveforms only: a shift drawn uniformly in ``[-pitch_shift, pitch_shift]`` semitones.
+    noise_snr : float or None, default=None
+        Waveforms only: white noise added at this signal-to-noise ratio in dB; None for none.
+    gain_db : float >= 0, default=0.0
+        Waveforms only: a gain drawn uniformly in ``[-gain_db, gain_db]`` dB.
+    time_shift : float in [0, 1], default=0.0
+        Waveforms only: a circular shift by up to this fraction of the clip, either way.
+        Waveforms are standardised (one mean and one scale) before these five apply; all of them
+        commute with scaling and the mean of audio is close to 0, so this changes nothing of note.
+        They run on the CPU with numpy, batch by batch, and cost time (pitch shifting most). A
+        nonzero value on another input raises ValueError at fit: for features, train on stored
+        augmented copies of the clips instead.
+    sr : number > 0, default=22050
+        Sampling rate of waveform inputs, in Hz; used by ``pitch_shift`` only.
+    freq_mask : int >= 0, default=0
+        SpecAugment (Park et al., 2019) on images ``(n, C, freq, time)`` and sequences
+        ``(n, T, F)``: largest width, in frequency bins (mel bands, MFCC coefficients, ...), of
+        each frequency mask. Widths are drawn uniformly in ``[0, freq_mask]`` and positions
+        uniformly, independently per example; all channels share an example's masks. Masked
+        values are set to 0, the training mean of each channel or feature when ``standardize``
+        is True (with ``standardize=False``, 0 in the data's own units). Masks on waveforms raise
+        ValueError at fit, as do widths larger than their axis.
+    time_mask : int >= 0, default=0
+        Largest width, in frames, of each time mask (as ``freq_mask``).
+    n_masks : int >= 0, default=1
+        Frequency masks and time masks (of each kind) per example.
+    mixup_alpha : float >= 0, default=0.0
+        Mixup (Zhang et al., 2018) for any input when > 0: each training batch is mixed with a
+        permutation of itself, ``lam * X + (1 - lam) * X[perm]`` with ``lam ~ Beta(mixup_alpha,
+        mixup_alpha)`` drawn per batch, and the loss is ``lam * loss(y) + (1 - lam) *
+        loss(y[perm])`` (class weights apply to both terms). The training loss in ``history_`` is
+        that of the mixed batches.
     **kwargs
         skorch's prefixed parameters: ``module__*``, ``optimizer__*``, ``criterion__*``,
         ``callbacks__*``, ``iterator_train__*``, ``iterator_valid__*``, ``dataset__*``, and
@@ -267,6 +325,16 @@ class TorchClassifier(NeuralNetClassifier):
         standardize=True,
         verbose=0,
         train_split=None,
+        time_stretch=0.0,
+        pitch_shift=0.0,
+        noise_snr=None,
+        gain_db=0.0,
+        time_shift=0.0,
+        sr=22050,
+        freq_mask=0,
+        time_mask=0,
+        n_masks=1,
+        mixup_alpha=0.0,
         **kwargs,
     ):
         super().__init__(
@@ -289,6 +357,16 @@ class TorchClassifier(NeuralNetClassifier):
         self.random_state = random_state
         self.n_threads = n_threads
         self.standardize = standardize
+        self.time_stretch = time_stretch
+        self.pitch_shift = pitch_shift
+        self.noise_snr = noise_snr
+        self.gain_db = gain_db
+        self.time_shift = time_shift
+        self.sr = sr
+        self.freq_mask = freq_mask
+        self.time_mask = time_mask
+        self.n_masks = n_masks
+        self.mixup_alpha = mixup_alpha
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y, groups=None, **fit_params):
@@ -326,6 +404,7 @@ class TorchClassifier(NeuralNetClassifier):
         epochs_done = 0 if reset else len(self.history)
         with self._runtime(), self._seeded(epochs_done) as seed:
             X = self._check_X(X, reset=reset)
+            self._check_augmentation(X.shape)
             if reset:
                 self._learn_classes(y, classes)
             y = self._encode_y(y, X)
@@ -365,6 +444,86 @@ class TorchClassifier(NeuralNetClassifier):
             isinstance(self.n_threads, numbers.Integral) and self.n_threads >= 1
         ):
             fail("n_threads", "a positive integer or None")
+        self._check_augmentation_params(fail)
+
+    def _check_augmentation_params(self, fail):
+        for name in ("freq_mask", "time_mask", "n_masks"):
+            if not (_is_integer(getattr(self, name)) and getattr(self, name) >= 0):
+                fail(name, "an integer >= 0")
+        if not (_is_real(self.mixup_alpha) and 0 <= self.mixup_alpha < math.inf):
+            fail("mixup_alpha", "a finite number >= 0 (0 for no mixup)")
+        if not (_is_real(self.sr) and 0 < self.sr < math.inf):
+            fail("sr", "a positive number of Hz")
+        if self._waveform_params() != WAVEFORM_AUGMENTATION:
+            _augment.waveform_augmentation(**self._waveform_params())  # names the first bad bound
+
+    def _waveform_params(self):
+        return {name: getattr(self, name) for name in WAVEFORM_AUGMENTATION}
+
+    def _check_augmentation(self, shape):
+        """Raise ValueError for augmentation parameters that do not apply to ``X`` of ``shape``."""
+        layout = self._layout(len(shape))
+        for name, value in self._waveform_params().items():
+            if value != WAVEFORM_AUGMENTATION[name] and layout != "waveform":
+                raise ValueError(
+                    f"{name}={value!r} applies to waveform inputs of shape (n_samples, "
+                    f"n_samples_per_clip); X has shape {tuple(shape)}; for features, train on "
+                    "stored augmented copies of the clips (featurestore.augment) instead"
+                )
+        if self.n_masks:
+            _augment.check_masks(shape, layout, freq_mask=self.freq_mask, time_mask=self.time_mask)
+
+    def _layout(self, ndim):
+        """Layout of validated inputs of ``ndim`` axes: "image", "sequence", "waveform" or None."""
+        if ndim == 2:
+            return "waveform" if "waveform" in self._input_kinds() else None
+        return {4: "image", 3: "sequence"}.get(ndim)
+
+    def _augments(self):
+        """Whether any training-batch augmentation is on."""
+        masks = self.n_masks and (self.freq_mask or self.time_mask)
+        return bool(masks or self.mixup_alpha or self._waveform_params() != WAVEFORM_AUGMENTATION)
+
+    # ------------------------------------------------------------------ the training step
+    def train_step_single(self, batch, **fit_params):
+        """skorch's training step, on an augmented batch when augmentation is on.
+
+        The one place where training batches are augmented (validation batches go through
+        skorch's ``evaluation_step`` instead): waveform augmentation, then SpecAugment masks, then
+        mixup, whose loss is ``lam * loss(y) + (1 - lam) * loss(y[perm])``. Without augmentation
+        this is skorch's step itself, with no extra random draw.
+
+        Returns
+        -------
+        dict
+            ``{"loss": loss, "y_pred": y_pred}``, as skorch's (``y_pred`` of the augmented batch).
+        """
+        if not self._augments():
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_tensor(Xi, device=self.device)
+        layout = self._layout(Xi.dim())
+        if self._waveform_params() != WAVEFORM_AUGMENTATION:
+            augmentation = _augment.waveform_augmentation(**self._waveform_params())
+            Xi = _augment.augment_waveforms(Xi, augmentation, sr=self.sr)
+        if self.n_masks and (self.freq_mask or self.time_mask):
+            Xi = _augment.spec_mask(Xi, layout=layout, freq_mask=self.freq_mask,
+                                    time_mask=self.time_mask, n_masks=self.n_masks)
+        mixed = None
+        if self.mixup_alpha:
+            Xi, perm, lam = _augment.mixup(Xi, self.mixup_alpha)
+            mixed = (perm, lam)
+        y_pred = self.infer(Xi, **fit_params)
+        if mixed is None:
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        else:
+            yi = to_tensor(yi, device=self.device)
+            loss = _augment.mixup_loss(
+                lambda pred, target: self.get_loss(pred, target, X=Xi, training=True),
+                y_pred, yi, *mixed)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     # ------------------------------------------------------------------- data validation
     def _net_name(self):
@@ -661,6 +820,14 @@ def _input_statistics(X):
     mean = X.mean(axis=axes, keepdims=True, dtype=np.float64)
     std = X.std(axis=axes, keepdims=True, dtype=np.float64)
     return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
+
+
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_string(value, *options):
