@@ -9,7 +9,7 @@ T' >= 20, i.e. waveforms of at least 10,735 samples.
 
 from torch import nn
 
-from estimators._torch import TorchClassifier
+from estimators._frontend import FrontEndClassifier
 from estimators.piczak import FrontEndPiczakNet
 
 SPEC = {
@@ -42,6 +42,11 @@ class HeuriFrontEnd(nn.Module):
     def forward(self, x):
         return self.layers(x.unsqueeze(1))
 
+    def mel_params(self):
+        """The mel spectrogram this front end's output stands for (spectrogram forcing's target):
+        its 60 bands, 1024-point frames and its hop of 480 samples."""
+        return {"n_mels": self.n_bands, "n_fft": 1024, "hop_length": 480}
+
 
 class HeuriNet(FrontEndPiczakNet):
     """:class:`HeuriFrontEnd` followed by PiczakNet; returns logits ``(N, n_classes)``.
@@ -62,5 +67,10 @@ class HeuriNet(FrontEndPiczakNet):
 
 
 def build(**params):
-    """A new unfitted TorchClassifier over :class:`HeuriNet`, clipping gradients at 3 as the study."""
-    return TorchClassifier(HeuriNet, **{"clip_grad_norm": 3.0, **params})
+    """A new unfitted :class:`~estimators._frontend.FrontEndClassifier` over :class:`HeuriNet`,
+    clipping gradients at 3 as the study.
+
+    The front end is the sub-module ``front_end``, PiczakNet the backbone ``piczak``; the
+    classifier's ``freeze_front_end``, ``forcing_epochs`` and ``icebreaker`` train them in phases.
+    """
+    return FrontEndClassifier(HeuriNet, **{"clip_grad_norm": 3.0, **params})

@@ -8,7 +8,7 @@ of a 60-band log-mel spectrogram for :class:`~estimators.piczak.PiczakNet` (a on
 
 from torch import nn
 
-from estimators._torch import TorchClassifier
+from estimators._frontend import FrontEndClassifier
 from estimators.piczak import FrontEndPiczakNet
 
 SPEC = {
@@ -31,6 +31,7 @@ class MSTFrontEnd(nn.Module):
 
     def __init__(self, *, window=1024, hop=512, n_bands=60):
         super().__init__()
+        self.window, self.hop, self.n_bands = window, hop, n_bands
         self.layers = nn.Sequential(
             nn.Conv1d(1, 512, kernel_size=window, stride=hop),
             nn.ReLU(),
@@ -42,6 +43,11 @@ class MSTFrontEnd(nn.Module):
 
     def forward(self, x):
         return self.layers(x.unsqueeze(1))
+
+    def mel_params(self):
+        """The mel spectrogram this front end's output stands for (spectrogram forcing's target):
+        ``n_bands`` bands, frames of ``window`` samples every ``hop``."""
+        return {"n_mels": self.n_bands, "n_fft": self.window, "hop_length": self.hop}
 
 
 class MSTNet(FrontEndPiczakNet):
@@ -66,5 +72,10 @@ class MSTNet(FrontEndPiczakNet):
 
 
 def build(**params):
-    """A new unfitted TorchClassifier over :class:`MSTNet`, clipping gradients at 3 as the study."""
-    return TorchClassifier(MSTNet, **{"clip_grad_norm": 3.0, **params})
+    """A new unfitted :class:`~estimators._frontend.FrontEndClassifier` over :class:`MSTNet`,
+    clipping gradients at 3 as the study.
+
+    The front end is the sub-module ``front_end``, PiczakNet the backbone ``piczak``; the
+    classifier's ``freeze_front_end``, ``forcing_epochs`` and ``icebreaker`` train them in phases.
+    """
+    return FrontEndClassifier(MSTNet, **{"clip_grad_norm": 3.0, **params})

@@ -74,10 +74,12 @@ class FrontEndPiczakNet(nn.Module):
     The front end's output is treated as a one-channel ``bands x frames`` image. Subclasses set
     ``front_end`` (the front end's ``nn.Module``) in their ``__init__`` and call
     :meth:`_build_classifier`; the front end stays a separate sub-module (``self.front_end``) so
-    that it can be pre-trained or frozen on its own.
+    that it can be pre-trained or frozen on its own, and PiczakNet is the backbone ``self.piczak``
+    (named by ``backbone_name``, see :class:`estimators._frontend.FrontEndClassifier`).
     """
 
     input_kinds = ("waveform",)
+    backbone_name = "piczak"
 
     def _build_classifier(self, input_shape, n_classes, *, n_filters, n_hidden, dropout):
         bands, frames = output_shape(self.front_end, input_shape)
