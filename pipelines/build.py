@@ -78,7 +78,22 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
         augmented_set = augmented_set.path
     loader = FeatureLoader(None if path is None else str(path), input=input,
                            augmented_set=None if augmented_set is None else str(augmented_set))
-    return ClipPipeline([("features", loader), ("model", model)], augment_copies=augment_copies)
+    pipeline = ClipPipeline([("features", loader), ("model", model)], augment_copies=augment_copies)
+    if path is not None:
+        set_sample_rate(pipeline, FeatureSet(path).audio["sr"])
+    return pipeline
+
+
+def set_sample_rate(pipeline, sr):
+    """Tell the model the sampling rate of its waveforms: its ``sr`` parameter, when it has one.
+
+    Torch nets on waveforms take ``sr`` (pitch shifting of training batches, the learnable mel's
+    filterbank, the targets of spectrogram forcing). It is a property of the feature set, not a
+    choice, so it is set from the set's audio settings rather than left at its default.
+    """
+    names = {"model__sr", "model__estimator__sr"} & set(pipeline.get_params())
+    pipeline.set_params(**{name: sr for name in names})
+    return pipeline
 
 
 def prefix_params(pipeline, params):

@@ -27,7 +27,7 @@ from featurestore.augment import AUGMENT_SETTINGS, augment_settings
 from featurestore.errors import ParameterError
 from pipelines import reports
 from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline,
-                             prefix_params)
+                             prefix_params, set_sample_rate)
 from pipelines.evaluate import METRICS, cross_validate, grid_search
 from pipelines.splits import ClipSplitter
 
@@ -148,6 +148,7 @@ class Experiment:
                                        backend=self.backend or "threading", progress=self.progress)[kind]
         pipeline.set_params(features__feature_set=str(fs.path),
                             features__augmented_set=None if copies is None else str(copies.path))
+        set_sample_rate(pipeline, fs.audio["sr"])
         return fs
 
     def _splitter(self, clips):

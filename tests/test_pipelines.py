@@ -159,3 +159,14 @@ def test_segment_voting_in_a_pipeline(us8k):
 def test_clips_in_drops_skipped_clips(us8k):
     ds, sets = us8k
     assert len(clips_in(ds, sets["mel"], sets["mfcc"])) == 36
+
+
+def test_waveform_models_get_the_sample_rate_of_their_feature_set(urbansound_root, store):
+    """An 8 kHz raw feature set sets ``sr`` of a waveform net (pitch shifting, the learnable mel),
+    also under segment voting; models without ``sr`` are left alone."""
+    ds = load_dataset("urbansound8k", urbansound_root)
+    raw = extract(ds, ["raw"], store=store, audio=AUDIO, progress=False)["raw"]
+    assert make_pipeline("deepfourier", raw).get_params()["model__sr"] == 8000
+    segmented = make_pipeline("mstnet", raw, segment_window=2000)
+    assert segmented.get_params()["model__estimator__sr"] == 8000
+    assert "model__sr" not in make_pipeline("svm", raw).get_params()
