@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean-cache
+.PHONY: demo test bench bench-techniques clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/extract.py
 	$(PY) benchmarks/train.py
+
+bench-techniques: $(STAMP)
+	$(PY) benchmarks/techniques.py
 
 clean-cache:
 	rm -rf cache
