@@ -85,3 +85,14 @@ def store(tmp_path):
     from featurestore import FeatureStore
 
     return FeatureStore(tmp_path / "cache")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread during a test (small nets run faster so, and tests stay repeatable)."""
+    import torch  # here, not at the top: most tests never import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -24,12 +24,7 @@ from featurestore.augment import WaveformAugmentation
 LABELS = np.array(["dog", "rain", "siren"])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def seeded(seed=0):

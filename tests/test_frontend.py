@@ -37,12 +37,7 @@ LABELS = np.array(["high", "low", "mid"])
 FREQS = {"low": 300.0, "mid": 900.0, "high": 2400.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tones(n_samples, *, n_per_class=6, sr=8000, seed=0, silence=False):

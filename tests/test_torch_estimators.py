@@ -26,12 +26,7 @@ TORCH_NETS = [name for name in estimators.available()
 LABELS = np.array(["dog", "rain", "siren"])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(name, **params):
