@@ -33,6 +33,7 @@ from pipelines.splits import ClipSplitter
 
 COMMON_PARAMS = ("random_state", "device", "max_epochs", "n_threads")
 
+
 class Experiment:
     """Runs ``grid``, ``cv`` and ``ensemble`` on one data set and writes their results folders.
 
