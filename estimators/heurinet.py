@@ -67,10 +67,5 @@ class HeuriNet(FrontEndPiczakNet):
 
 
 def build(**params):
-    """A new unfitted :class:`~estimators._frontend.FrontEndClassifier` over :class:`HeuriNet`,
-    clipping gradients at 3 as the study.
-
-    The front end is the sub-module ``front_end``, PiczakNet the backbone ``piczak``; the
-    classifier's ``freeze_front_end``, ``forcing_epochs`` and ``icebreaker`` train them in phases.
-    """
+    """A new unfitted FrontEndClassifier over :class:`HeuriNet`, clipping gradients at 3 as the study."""
     return FrontEndClassifier(HeuriNet, **{"clip_grad_norm": 3.0, **params})

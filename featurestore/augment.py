@@ -16,13 +16,13 @@ Stored copies (:func:`featurestore.extract_augmented`) draw copy ``k`` of a clip
 
 import hashlib
 import math
-import numbers
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from featurestore.errors import ParameterError
 from featurestore.features import _unknown
+from featurestore.features._common import is_real as _is_real
 
 
 def time_stretch(y, rate):
@@ -274,6 +274,3 @@ def copy_rng(seed, clip_id, copy):
     words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(copy), *words]))
 
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))

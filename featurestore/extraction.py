@@ -9,7 +9,6 @@ once, every clip gets ``copies`` augmented versions, and every feature kind is c
 same augmented waveforms.
 """
 
-import numbers
 from contextlib import ExitStack, nullcontext
 
 import numpy as np
@@ -21,6 +20,7 @@ from featurestore import audio as audio_io
 from featurestore import features
 from featurestore.augment import WaveformAugmentation, copy_rng
 from featurestore.errors import AudioError, ParameterError
+from featurestore.features._common import is_int as _is_int
 from featurestore.features._common import shared_intermediates
 from featurestore.store import STORAGE_DTYPES, FeatureStore, augmented_id
 
@@ -142,10 +142,6 @@ def augmented_table(table, copies):
     rows.insert(2, "copy", np.tile(np.arange(1, copies + 1), len(table)))
     rows["clip_id"] = [augmented_id(c, k) for c, k in zip(rows["source_id"], rows["copy"])]
     return rows
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _extract(dataset, kinds, augment, *, store, audio, n_jobs, batch_size, skip_bad, dtype, backend, progress):

@@ -12,8 +12,6 @@ read a copy. Because this happens inside ``fit``, a splitter only ever sees sour
 copies of a test clip never reach training, and ``augment_copies`` is a parameter a grid can tune.
 """
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
@@ -21,6 +19,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from featurestore import features
+from featurestore.features._common import is_int as _is_int
 from featurestore.store import FeatureSet
 
 INPUT_LAYOUTS = {
@@ -172,10 +171,6 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
             raise ValueError(f"waveforms must have shape (n, {expected}) ({self.audio_['duration']} s at "
                              f"{self.audio_['sr']} Hz); got {X.shape}")
         return features.get(self.kind_).compute(X.astype(np.float32), sr=self.audio_["sr"], **self.params_)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _final_has(*methods):

@@ -39,6 +39,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from featurestore.features._common import is_int as _is_int
+
 __all__ = ["SegmentClassifier", "VOTES", "hop_length", "n_windows", "segment", "window_accuracy",
            "window_starts"]
 
@@ -47,8 +49,6 @@ VOTES = ("mean", "majority")
 
 
 # --------------------------------------------------------------------------- windowing
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_window(window, overlap):

@@ -62,7 +62,8 @@ def is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def _is_real(value):
+def is_real(value):
+    """True for a real number (Python or numpy), False for bools and everything else."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
@@ -82,7 +83,7 @@ def check_float(name, value, *, minimum=None, allow_none=False):
     """Return ``value`` as a finite float >= ``minimum``, or raise ParameterError."""
     if value is None and allow_none:
         return None
-    if not _is_real(value) or not math.isfinite(value) or (minimum is not None and value < minimum):
+    if not is_real(value) or not math.isfinite(value) or (minimum is not None and value < minimum):
         what = "a finite number" if minimum is None else f"a finite number >= {minimum}"
         if allow_none:
             what += " or None"
@@ -99,7 +100,7 @@ def check_bool(name, value):
 
 def check_sr(sr):
     """Return the sampling rate as a float > 0, or raise ParameterError."""
-    if not _is_real(sr) or not math.isfinite(sr) or sr <= 0:
+    if not is_real(sr) or not math.isfinite(sr) or sr <= 0:
         raise ParameterError(f"sr={sr!r} must be a positive number")
     return sr
 
