@@ -47,3 +47,9 @@ class StoreLockedError(FeatureStoreError):
 
 class ClusterError(FeatureStoreError):
     """A Dask cluster is not installed, cannot be reached, or a worker cannot read the store."""
+
+
+class MetadataError(DatasetError):
+    """A metadata row is unusable: an empty label or group, a fold that is not an integer, two spellings
+    of one label, or two rows naming the same audio file. The message names the file, the line (the
+    header is line 1) and the column."""

@@ -4,14 +4,25 @@ Each data set is one module in this package that defines ``NAME`` (the command-l
 ``DESCRIPTION``, ``AUDIO_DEFAULTS`` (overrides of :data:`featurestore.audio.AUDIO_DEFAULTS`, e.g. the
 clip duration), ``OPTIONS`` (its loader options with defaults) and ``load_table(root, **options)``,
 which returns a :class:`pandas.DataFrame` with the columns of :data:`REQUIRED_COLUMNS` (``path``
-absolute, ``fold`` an integer or missing) plus the data set's own columns. Adding a data set touches
-one module; :func:`load_dataset` does the rest (missing files, identity, skipping).
+absolute, ``fold`` an integer, its text, or missing) plus the data set's own columns. A module whose
+required columns come from metadata columns of other names says so in ``SOURCE_COLUMNS`` (e.g.
+``{"label": "category"}``), so that errors name the column the user wrote. Adding a data set touches
+one module; :func:`load_dataset` does the rest (metadata checks, missing files, identity, skipping).
+
+Metadata read with :func:`read_metadata_csv` keeps its origin: the table's index is the line number
+in the file (the header is line 1) and ``table.attrs["source"]`` the file, so that every
+:class:`~featurestore.errors.MetadataError` names the file, the line and the column. Labels, groups
+and folds are read as the text written (``1`` and ``1.0`` are two strings, ``NA`` is a label, not a
+missing value); two labels that differ only in how they are written (``1`` and ``1.0``, ``dog``
+and ``dog ``) are an error naming both rows rather than two classes, since the metadata cannot tell
+which was meant.
 """
 
 import difflib
 import hashlib
 import importlib
 import json
+import math
 import os
 import pkgutil
 import warnings
@@ -19,9 +30,10 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from featurestore.errors import DatasetError, MissingFilesError, ParameterError
+from featurestore.errors import DatasetError, MetadataError, MissingFilesError, ParameterError
 
 REQUIRED_COLUMNS = ("clip_id", "path", "label", "fold", "group")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".ogg", ".mp3")
@@ -47,6 +59,9 @@ class Dataset:
         The data set's audio settings (e.g. ``{"duration": 4.0}``).
     skipped : list of dict
         Rows dropped because their audio file is missing: ``{"clip_id", "path", "reason"}``.
+    fingerprint : bool
+        Whether :attr:`identity` hashes each audio file's content instead of its size and
+        modification time (see :func:`load_dataset`).
     """
 
     name: str
@@ -55,6 +70,7 @@ class Dataset:
     options: dict = field(default_factory=dict)
     audio_defaults: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    fingerprint: bool = False
 
     @property
     def has_folds(self):
@@ -69,10 +85,13 @@ class Dataset:
     @cached_property
     def identity(self):
         """A stable hash of the data set's name, options and clip table, including each file's size and
-        modification time, so that features of a changed file are never served from the store.
+        modification time, so that features of a changed file are never served from the store. With
+        :attr:`fingerprint`, each file's content digest (BLAKE2b) takes the place of its size and time:
+        a file edited in place with its size and time kept is then seen too, and a copy of the data
+        set elsewhere (new times) keeps its identity.
 
-        Computed once per :class:`Dataset` object (it reads every file's status); load the data set
-        again to see changed files."""
+        Computed once per :class:`Dataset` object (it reads every file's status, or with
+        :attr:`fingerprint` every file); load the data set again to see changed files."""
         return _identity(self)
 
     def describe_table(self):
@@ -86,14 +105,23 @@ class Dataset:
 
 def _identity(dataset):
     table = dataset.describe_table()
-    stats = [os.stat(p) for p in dataset.clips["path"]]
-    table["size"] = [s.st_size for s in stats]
-    table["mtime_ns"] = [s.st_mtime_ns for s in stats]
+    if dataset.fingerprint:
+        table["blake2b"] = [file_digest(p) for p in dataset.clips["path"]]
+    else:
+        stats = [os.stat(p) for p in dataset.clips["path"]]
+        table["size"] = [s.st_size for s in stats]
+        table["mtime_ns"] = [s.st_mtime_ns for s in stats]
     payload = json.dumps(
         {"name": dataset.name, "options": dataset.options, "table": table.to_dict(orient="split")},
         sort_keys=True, default=str,
     )
     return hashlib.sha1(payload.encode()).hexdigest()
+
+
+def file_digest(path):
+    """Hex BLAKE2b digest (16 bytes) of the content of the file at ``path``."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
 @lru_cache(maxsize=None)
@@ -121,7 +149,7 @@ def get_module(name):
     return modules[name]
 
 
-def load_dataset(name, root=None, *, skip_missing=False, **options):
+def load_dataset(name, root=None, *, skip_missing=False, fingerprint=False, **options):
     """Read data set ``name`` from ``root`` into a :class:`Dataset`.
 
     Parameters
@@ -135,6 +163,11 @@ def load_dataset(name, root=None, *, skip_missing=False, **options):
         When False (default) a metadata row whose audio file is missing is an error giving the count
         and the first paths; when True such rows are dropped with a warning and recorded in
         ``Dataset.skipped``.
+    fingerprint : bool
+        When True the data set's identity (and so the store's folder of its features) hashes the
+        content of every audio file, so that a file edited in place whose size and modification time
+        were kept gets new features; this reads every file once per load. When False (default) the
+        identity uses each file's size and modification time only.
     **options
         The data set's own options (see its module's ``OPTIONS``), e.g. ``esc10=True`` for ``esc50``.
 
@@ -143,7 +176,12 @@ def load_dataset(name, root=None, *, skip_missing=False, **options):
     ParameterError
         Unknown data set or option.
     DatasetError
-        Missing root or metadata, malformed metadata.
+        Missing root or metadata, unparsable metadata.
+    MetadataError
+        A row with an empty label, group or clip id, a fold that is not an integer (or missing while
+        other rows have one), labels that differ only in how they are written, two rows
+        naming the same audio file (after resolving ``.``, ``..`` and symbolic links) or the same clip
+        id. The message names the file, the line and the column.
     MissingFilesError
         Audio files listed in the metadata are missing (and ``skip_missing`` is False).
     """
@@ -161,28 +199,156 @@ def load_dataset(name, root=None, *, skip_missing=False, **options):
     if not root.exists() and not getattr(module, "CREATES_ROOT", False):
         raise DatasetError(f"data set {name!r}: root {root} does not exist")
     table = module.load_table(root, **options)
-    table = _validate_table(table, name)
+    table = _validate_table(table, name, getattr(module, "SOURCE_COLUMNS", {}))
     table, skipped = _check_missing(table, name, skip_missing)
-    return Dataset(name=name, root=root, clips=table.reset_index(drop=True), options=options,
-                   audio_defaults=dict(module.AUDIO_DEFAULTS), skipped=skipped)
+    table = table.reset_index(drop=True)
+    table.attrs = {}  # the line numbers are gone with the index
+    return Dataset(name=name, root=root, clips=table, options=options,
+                   audio_defaults=dict(module.AUDIO_DEFAULTS), skipped=skipped, fingerprint=fingerprint)
 
 
-def _validate_table(table, name):
+def _validate_table(table, name, source_columns):
     absent = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if absent:
         raise DatasetError(f"data set {name!r}: the loader produced no column(s) {absent}")
     if len(table) == 0:
         raise DatasetError(f"data set {name!r}: the metadata lists no clips")
     table = table.copy()
-    table["clip_id"] = table["clip_id"].astype(str)
-    dup = table["clip_id"][table["clip_id"].duplicated()]
-    if len(dup):
-        raise DatasetError(f"data set {name!r}: {len(dup)} duplicate clip ids, e.g. {dup.iloc[0]!r}")
+    rows = _RowNames(table, name, source_columns)
+    for column in ("clip_id", "label", "group"):
+        _check_not_empty(table, column, rows)
+    table["fold"] = _parse_folds(table, rows)
     table["label"] = table["label"].astype(str)
     table["group"] = table["group"].astype(str)
-    table["fold"] = pd.to_numeric(table["fold"], errors="raise").astype("Int64")
+    _check_one_spelling(table, "label", rows)
+    _check_unique_files(table, rows)
+    table["clip_id"] = table["clip_id"].astype(str)
+    _check_unique(table, "clip_id", rows, "the same clip id")
     front = list(REQUIRED_COLUMNS)
     return table[front + [c for c in table.columns if c not in front]]
+
+
+class _RowNames:
+    """Names rows and columns of a loader's table as the user wrote them, for error messages.
+
+    A row is named by its metadata file and line (``table.attrs["source"]`` and the index, as
+    :func:`read_metadata_csv` sets them), or by its audio path when it comes from no metadata file
+    (the ``folder`` layout); a column by its name in the metadata (``source_columns``).
+    """
+
+    def __init__(self, table, name, source_columns):
+        self.table, self.name, self.source_columns = table, name, source_columns
+        self.source = table.attrs.get("source")
+
+    def column(self, column):
+        return self.source_columns.get(column, column)
+
+    def rows(self, *labels):
+        """'FILE, line 3' or 'FILE, lines 3 and 7' (or the audio paths)."""
+        if not self.source:
+            return " and ".join(str(self.table.at[r, "path"]) for r in labels)
+        lines = " and ".join(str(r) for r in labels)
+        return f"{self.source}, line{'s' if len(labels) > 1 else ''} {lines}"
+
+    def spelling(self, path):
+        """``path`` as written in the metadata: without the metadata file's folder that a loader joined."""
+        base = os.path.join(os.path.dirname(self.source), "") if self.source else None
+        return path[len(base):] if base and path.startswith(base) else path
+
+    def error(self, labels, column, problem, *, others=0):
+        """A :class:`MetadataError` naming the data set, the rows and the column."""
+        more = f" (and {others} more row{'s' if others > 1 else ''})" if others else ""
+        return MetadataError(f"data set {self.name!r}: {self.rows(*labels)}, column "
+                             f"{self.column(column)!r}: {problem}{more}")
+
+
+def _is_empty(value):
+    return value is None or (not isinstance(value, str) and pd.isna(value)) or str(value).strip() == ""
+
+
+def _check_not_empty(table, column, rows):
+    empty = table.index[table[column].map(_is_empty)]
+    if len(empty):
+        what = "clip id" if column == "clip_id" else column
+        raise rows.error([empty[0]], column, f"the {what} is empty", others=len(empty) - 1)
+
+
+def _parse_fold(value):
+    """The fold number written in ``value`` (``3``, ``"3"``, ``"3.0"``); None when empty.
+
+    Raises ValueError when ``value`` is not a whole number."""
+    if _is_empty(value):
+        return None
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # a fold written by a tool that stores numbers as floats: "3.0"
+        if not number.is_integer():
+            raise ValueError(text) from None
+        return int(number)
+
+
+def _parse_folds(table, rows):
+    """The ``fold`` column as pandas Int64: every row's fold, or none at all."""
+    folds = []
+    for row, value in table["fold"].items():
+        try:
+            folds.append(_parse_fold(value))
+        except ValueError:
+            raise rows.error([row], "fold", f"{value!r} is not an integer fold number") from None
+    folds = pd.Series(folds, index=table.index, dtype="Int64")
+    if folds.isna().any() and folds.notna().any():
+        missing = folds.index[folds.isna()]
+        raise rows.error([missing[0]], "fold", "no fold, while other rows have one; give every row a fold, "
+                         "or none to split by stratified group k-fold", others=len(missing) - 1)
+    return folds
+
+
+def _spelling_key(text):
+    """What two spellings of one label share: the number it reads as (``1``, ``1.0``, ``01``) or the
+    text without surrounding white space."""
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _check_one_spelling(table, column, rows):
+    """A :class:`MetadataError` when two values of ``column`` differ only in how they are written."""
+    firsts = table[column].drop_duplicates()  # the first row of each value, in file order
+    seen = {}
+    for row, value in firsts.items():
+        key = _spelling_key(value)
+        if key in seen:
+            first_row, first_value = seen[key]
+            raise rows.error([first_row, row], column,
+                             f"{first_value!r} and {value!r} differ only in how they are written, and would "
+                             f"be two {column}s; write them one way")
+        seen[key] = (row, value)
+
+
+def _check_unique_files(table, rows):
+    """A :class:`MetadataError` when two rows name one audio file (after resolving ``.``, ``..`` and
+    symbolic links, and the case on case-insensitive systems)."""
+    resolved = table["path"].map(lambda p: os.path.normcase(os.path.realpath(p)))
+    duplicated = resolved.duplicated(keep=False)
+    if duplicated.any():
+        first = resolved[duplicated].iloc[0]
+        pair = resolved.index[resolved == first][:2]
+        spelled = [rows.spelling(table.at[row, rows.column("path")]) for row in pair]
+        raise rows.error(list(pair), rows.column("path"),
+                         f"{spelled[0]!r} and {spelled[1]!r} are one audio file ({first})")
+
+
+def _check_unique(table, column, rows, what):
+    duplicated = table[column].duplicated(keep=False)
+    if duplicated.any():
+        first = table.loc[duplicated, column].iloc[0]
+        pair = table.index[table[column] == first][:2]
+        raise rows.error(list(pair), column, f"{what} {first!r}")
 
 
 def _check_missing(table, name, skip_missing):
@@ -202,23 +368,64 @@ def _check_missing(table, name, skip_missing):
     return table.loc[exists], skipped
 
 
-def read_metadata_csv(path, required, name):
+def read_metadata_csv(path, required, name, *, text=()):
     """Read a metadata CSV, checking that it exists and has the ``required`` columns.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The CSV file.
+    required : sequence of str
+        Columns the file must have.
+    name : str
+        The data set's name, for error messages.
+    text : sequence of str
+        Columns kept as the text written (file names, labels, folds, groups): ``1.0`` stays
+        ``"1.0"``, ``NA`` stays ``"NA"``, an empty cell is ``""``. The other columns get pandas'
+        usual types.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per non-blank record; the index is the record's line in the file (the header is line
+        1; a quoted value spanning lines counts them all) and ``table.attrs["source"]`` is ``path``.
 
     Raises
     ------
     DatasetError
-        Naming the file and the missing columns.
+        Naming the file and what is wrong with it: missing, unparsable, lacking columns.
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"data set {name!r}: metadata file {path} not found")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DatasetError(f"data set {name!r}: cannot parse {path}: {exc}") from None
-    absent = [c for c in required if c not in table.columns]
+    # Blank lines are kept as rows here, so that each row's position gives its line number.
+    literal = _read_csv(path, name, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    absent = [c for c in required if c not in literal.columns]
     if absent:
         raise DatasetError(f"data set {name!r}: {path} lacks column(s) {', '.join(absent)}; "
-                           f"it has {', '.join(map(str, table.columns))}")
+                           f"it has {', '.join(map(str, literal.columns))}")
+    blank = (literal == "").all(axis=1)
+    table = literal.set_axis(_line_numbers(literal), axis=0).loc[~blank.to_numpy()]
+    typed = [c for c in table.columns if c not in text]
+    if typed:  # read again with pandas' types, row for row
+        inferred = _read_csv(path, name, skip_blank_lines=False).loc[~blank]
+        table[typed] = inferred[typed].set_axis(table.index, axis=0)
+    table.attrs["source"] = str(path)
     return table
+
+
+def _read_csv(path, name, **options):
+    try:
+        with warnings.catch_warnings():  # a row with more values than the header: an error, not lost data
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, index_col=False, **options)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DatasetError(f"data set {name!r}: cannot parse {path}: {exc}") from None
+
+
+def _line_numbers(table):
+    """The line on which each row of ``table`` (read with blank lines kept) starts: the header is line
+    1, and a quoted value holding line breaks moves the following rows down."""
+    breaks = sum(table[c].str.count("\n").to_numpy() for c in table.columns)  # line breaks inside each row
+    header_breaks = sum(str(c).count("\n") for c in table.columns)
+    return (2 + header_breaks + np.arange(len(table)) + np.cumsum(breaks) - breaks).tolist()

@@ -215,6 +215,7 @@ DESCRIPTION = ("built in: 8 instrument classes rendered from the TimGM6mb SoundF
 AUDIO_DEFAULTS = {"duration": 2.0}
 OPTIONS = {}
 CREATES_ROOT = True
+SOURCE_COLUMNS = {"clip_id": "path"}
 
 
 def default_root():
@@ -236,9 +237,10 @@ def load_table(root):
         with FileLock(str(root / ".generate.lock")):  # two first uses at once generate it once
             if not manifest.is_file():
                 generate(root)
-    table = read_metadata_csv(manifest, ("path", "label", "fold", "group"), NAME)
+    table = read_metadata_csv(manifest, ("path", "label", "fold", "group"), NAME,
+                              text=("path", "label", "fold", "group"))
     table.insert(0, "clip_id", table["path"].map(lambda p: Path(p).stem))
-    table["path"] = [str(root / p) for p in table["path"]]
+    table["path"] = [os.path.join(root, p) for p in table["path"]]
     return table
 
 def soundfont_path():
