@@ -95,6 +95,10 @@ def add_dataset_args(parser, default="demo"):
                         help="skip metadata rows whose audio file is missing (recorded, with a warning)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip unreadable/empty/non-finite audio files (recorded) instead of stopping")
+    parser.add_argument("--fingerprint", action="store_true",
+                        help="identify each audio file by a BLAKE2b hash of its content instead of its size and "
+                             "modification time, so that a file edited in place gets new features (reads every "
+                             "file once per run; a new data set identity, so features are extracted once more)")
     parser.add_argument("--cache", help="feature store folder (default: $FEATURESTORE_CACHE or ./cache)")
     parser.add_argument("--set", action="append", metavar="KIND.PARAM=VALUE", default=[],
                         help="override a feature or audio parameter, e.g. mel.n_mels=128, audio.sr=16000; "
@@ -119,7 +123,8 @@ def open_dataset(args):
     root = args.root
     if args.dataset == "demo" and root is None:  # the demo's audio lives in the store
         root = open_store(args).root / "datasets" / "demo"
-    return load_dataset(args.dataset, root, skip_missing=args.skip_missing, **options)
+    return load_dataset(args.dataset, root, skip_missing=args.skip_missing, fingerprint=args.fingerprint,
+                        **options)
 
 
 def open_store(args):
