@@ -187,7 +187,11 @@ class RecurrentClassifier(TorchClassifier):
         """TorchClassifier's; the module also gets the class's ``cell`` and ``bidirectional``."""
         params = super().get_params_for(prefix)
         if prefix == "module":
-            params.update(cell=self.cell, bidirectional=self.bidirectional)
+            fixed = {"cell": self.cell, "bidirectional": self.bidirectional}
+            for name in set(fixed) & set(params):
+                raise ValueError(f"module__{name}={params[name]!r}: {type(self).__name__} fixes {name}={fixed[name]!r}; "
+                                 "choose the class (RNN, LSTM, GRU or BLSTMClassifier) instead")
+            params.update(fixed)
         return params
 
 

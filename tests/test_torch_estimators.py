@@ -167,6 +167,13 @@ def test_old_module_spelling_warns_and_wins():
     assert net.module_.rnn.hidden_size == 6 and net.hidden_size == 8  # the SPEC's test value, unused
 
 
+def test_recurrent_cell_is_the_class_s():
+    X, y = noise("lstm")
+    assert tiny("gru").fit(X, y).module_.rnn.mode == "GRU"
+    with pytest.raises(ValueError, match="module__cell='gru': LSTMClassifier fixes cell='lstm'"):
+        tiny("lstm", module__cell="gru").fit(X, y)
+
+
 def test_unfitted_net_raises_not_fitted():
     with pytest.raises(NotFittedError):
         tiny("lstm").predict(np.zeros((2, 20, 13), dtype=np.float32))
