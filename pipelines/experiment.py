@@ -30,6 +30,7 @@ from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_p
 from pipelines.evaluate import METRICS, cross_validate, grid_search
 from pipelines.splits import ClipSplitter
 
+
 class Experiment:
     """Runs ``grid``, ``cv`` and ``ensemble`` on one data set and writes their results folders.
 
