@@ -168,8 +168,8 @@ def cmd_estimators(args):
     for name in estimators.available():
         spec = estimators.get_spec(name)
         params = f" {spec.feature_params}" if spec.feature_params else ""
-        print(f"{name:12s} input={spec.input:9s} feature={spec.feature}{params}\n{'':12s} {spec.description}\n"
-              f"{'':12s} grid: {json.dumps(spec.param_grid)}")
+        print(f"{name:12s} {spec.class_name}: input={spec.input}, feature={spec.feature}{params}\n"
+              f"{'':12s} {spec.description}\n{'':12s} grid: {json.dumps(spec.param_grid)}")
 
 
 def cmd_extract(args):

@@ -42,7 +42,7 @@ FSDD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fsdd" / "r
 STORED = WaveformAugmentation(time_stretch=0.2, pitch_shift=2.0, noise_snr=20.0)
 STORED_COPIES = 2
 
-PICZAK = {"module__n_hidden": 256}  # PiczakNet's 5000-unit layers take hours on 2 cores
+PICZAK = {"n_hidden": 256}  # PiczakNet's 5000-unit layers take hours on 2 cores
 
 #: (network, technique, estimator, parameters, stored copies)
 VARIANTS = (
@@ -92,10 +92,8 @@ def run(dataset, audio, variants, *, store, max_epochs, n_jobs, folds):
         if copies:
             augmented = extract_augmented(dataset, {kind: {}}, STORED, copies=copies, seed=0, store=store,
                                           audio=audio, n_jobs=n_jobs)[kind]
-        pipeline = make_pipeline(name, fs, augmented_set=augmented, **params)
-        model_params = pipeline.get_params()
         common = {"random_state": 0, "max_epochs": max_epochs, "n_threads": n_threads}
-        pipeline.set_params(**{f"model__{k}": v for k, v in common.items() if f"model__{k}" in model_params})
+        pipeline = make_pipeline(name, fs, augmented_set=augmented, run_settings=common, **params)
         clips = clips_in(dataset, fs)
         start = time.perf_counter()
         result = cross_validate(pipeline, clips, splitter=ClipSplitter(clips, folds=folds, random_state=0),

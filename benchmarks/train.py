@@ -3,8 +3,8 @@
 Trains PiczakNet (80 filters, 2 x 5000 dense units) for one epoch on N synthetic 2 x 60 x 41
 log-mel-like segments of 10 classes
 
-(a) through ``estimators.build("piczak")`` (a skorch ``TorchClassifier``; validation off, so every
-    sample trains, as in the loop), and
+(a) through ``estimators.build("piczak")`` (``PiczakClassifier``, a skorch ``TorchClassifier``;
+    validation off, so every sample trains, as in the loop), and
 (b) through a minimal loop: the same module class, batch size, optimizer (Adam, lr 1e-3), loss and
     number of torch threads, shuffled index batches of one float32 tensor,
 

@@ -1,19 +1,35 @@
-"""Registry of estimators: one module per model in this package, discovered automatically.
+"""Registry of estimators: modules of this package, discovered automatically.
 
-Each public module (a name not starting with ``_``) defines
+Every registered estimator is a named scikit-learn classifier class with flat, documented
+parameters (``SVMClassifier(C=1.0, kernel="linear")``, ``LSTMClassifier(hidden_size=100)``), so
+that a grid tunes ``C`` as ``C`` (``model__C`` in a pipeline), never as a path through the
+estimator's insides.
 
-``SPEC`` : dict literal
-    ``input``: what ``fit`` expects per sample: ``"flat"`` (F,), ``"image"`` (C, H, W),
-    ``"sequence"`` (T, F) or ``"waveform"`` (n_samples,);
-    ``feature``: default feature kind; ``feature_params``: overrides of that kind's defaults;
-    ``param_grid``: default grid of ``python cli.py grid``; ``test_params``: tiny parameters for
-    tests; ``test_shape``: per-sample shape of the tiny synthetic input the tests feed it;
-    ``description``: one line.
-``build(**params)`` : function
-    Returns a new, unfitted scikit-learn estimator.
+Each public module (a name not starting with ``_``) declares its entries as a plain literal,
+either one entry named after the module::
 
-``SPEC`` must be a plain literal: listing the registry reads it with :func:`ast.literal_eval`
-without importing the module, so that ``python cli.py estimators`` never imports torch.
+    SPEC = {"class": "SVMClassifier", "input": "flat", ...}
+
+or several entries that share the module's code (``rnn.py`` declares rnn, lstm, gru and blstm)::
+
+    SPECS = {"lstm": {"class": "LSTMClassifier", ...}, "gru": {"class": "GRUClassifier", ...}}
+
+The keys of an entry:
+
+``class``: the name of the estimator class in the module;
+``input``: what ``fit`` expects per sample: ``"flat"`` (F,), ``"image"`` (C, H, W),
+``"sequence"`` (T, F) or ``"waveform"`` (n_samples,);
+``feature``: default feature kind; ``feature_params``: overrides of that kind's defaults;
+``param_grid``: default grid of ``python cli.py grid``, in the class's parameter names;
+``test_params``: tiny parameters for tests; ``test_shape``: per-sample shape of the tiny synthetic
+input the tests feed it; ``description``: one line.
+
+The literals are read with :func:`ast.literal_eval` without importing the module, so that
+``python cli.py estimators`` never imports torch.
+
+The settings of a run (seed, torch device, epoch limit, torch threads, sampling rate) reach an
+estimator only through the names its class declares in the class attribute ``run_params``
+(see :func:`run_params`): nothing is set by guessing parameter names.
 """
 
 import ast
@@ -26,6 +42,8 @@ from functools import lru_cache
 from pathlib import Path
 
 INPUTS = ("flat", "image", "sequence", "waveform")
+#: The settings of a run that an estimator class may declare in ``run_params``.
+RUN_PARAMS = ("random_state", "device", "max_epochs", "n_threads", "sr")
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,8 @@ class EstimatorSpec:
     """What the registry knows of one estimator, without importing its module."""
 
     name: str
+    module: str
+    class_name: str
     input: str
     feature: str
     feature_params: dict = field(default_factory=dict)
@@ -41,10 +61,13 @@ class EstimatorSpec:
     test_shape: tuple = ()
     description: str = ""
 
+    def load(self):
+        """The estimator class (imports its module, and maybe torch)."""
+        return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.class_name)
+
     def build(self, **params):
-        """A new unfitted estimator with ``params`` set (imports the module, and maybe torch)."""
-        module = importlib.import_module(f"{__name__}.{self.name}")
-        return module.build(**params)
+        """A new unfitted estimator with ``params`` (checked first, see :func:`set_checked_params`)."""
+        return set_checked_params(self.load()(), params, self.name)
 
 
 @lru_cache(maxsize=None)
@@ -54,18 +77,26 @@ def _specs():
         if info.name.startswith("_"):
             continue
         source = Path(__path__[0], f"{info.name}.py").read_text()
-        literal = _find_spec_literal(source, info.name)
-        if literal["input"] not in INPUTS:
-            raise ValueError(f"estimators/{info.name}.py: SPEC input {literal['input']!r} not in {INPUTS}")
-        specs[info.name] = EstimatorSpec(name=info.name, **literal)
+        for name, literal in _find_spec_literals(source, info.name).items():
+            where = f"estimators/{info.name}.py: {name}"
+            if name in specs:
+                raise ValueError(f"{where}: estimator {name!r} is also declared by estimators/{specs[name].module}.py")
+            if literal.get("input") not in INPUTS:
+                raise ValueError(f"{where}: SPEC input {literal.get('input')!r} not in {INPUTS}")
+            literal = dict(literal)
+            specs[name] = EstimatorSpec(name=name, module=info.name, class_name=literal.pop("class"), **literal)
     return specs
 
 
-def _find_spec_literal(source, name):
+def _find_spec_literals(source, module):
+    """``{name: literal}`` of a module's ``SPEC`` (named after the module) or ``SPECS``."""
     for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "SPEC" for t in node.targets):
+        targets = [getattr(t, "id", None) for t in node.targets] if isinstance(node, ast.Assign) else []
+        if "SPEC" in targets:
+            return {module: ast.literal_eval(node.value)}
+        if "SPECS" in targets:
             return ast.literal_eval(node.value)
-    raise ValueError(f"estimators/{name}.py defines no SPEC literal")
+    raise ValueError(f"estimators/{module}.py defines no SPEC or SPECS literal")
 
 
 def available():
@@ -94,12 +125,42 @@ def build(name, **params):
     return get_spec(name).build(**params)
 
 
-def check_params(estimator, params, name=None):
+def run_params(estimator):
+    """The run settings (names among :data:`RUN_PARAMS`) that ``estimator``'s class declares.
+
+    Every registered class declares them in its class attribute ``run_params``; an experiment
+    sets exactly these (the seed as ``random_state``, the feature set's sampling rate as ``sr``,
+    ...) and nothing else. A class from elsewhere (scikit-learn's) declares none: ``()``.
+    """
+    declared = tuple(getattr(type(estimator), "run_params", ()))
+    unknown = set(declared) - set(RUN_PARAMS)
+    if unknown:
+        raise ValueError(f"{type(estimator).__name__}.run_params names {sorted(unknown)}, not run settings "
+                         f"{RUN_PARAMS}")
+    return declared
+
+
+def set_checked_params(estimator, params, name=None):
+    """Check ``params`` with :func:`check_params`, then set them; returns ``estimator``.
+
+    The estimator's own parameters are set first, so that routed keys are checked against what
+    they route to: ``optimizer__momentum`` is valid once ``optimizer="sgd"`` is set.
+    """
+    own = {key: value for key, value in params.items() if "__" not in key}
+    routed = {key: value for key, value in params.items() if "__" in key}
+    for part in (own, routed):
+        check_params(estimator, part, name)
+        estimator.set_params(**part)
+    return estimator
+
+
+def check_params(estimator, params, name=None, *, others=()):
     """Raise ValueError, with a close match, for a parameter key ``estimator`` does not have.
 
     Fits and sets nothing. ``params`` is a dict (or grid) whose keys are checked. Unlike
     ``set_params`` this also checks skorch's ``module__*`` and ``optimizer__*`` keys against
     the module's and optimizer's signatures, so that a typo fails before any training.
+    ``others`` are more valid names, of the caller's (a pipeline's), offered as close matches.
     """
     valid = estimator.get_params(deep=True)
     name = name or type(estimator).__name__
@@ -110,8 +171,11 @@ def check_params(estimator, params, name=None):
             continue
         if any(key.startswith(f"{prefix}__callbacks__".lstrip("_")) for prefix in _nets(with_self)):
             continue  # skorch validates callback parameters itself
-        close = difflib.get_close_matches(key, [*valid, *routed], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        close = difflib.get_close_matches(key, [*valid, *routed, *others], n=1)
+        if close:
+            hint = f" Did you mean {close[0]!r}?"
+        else:  # e.g. an old path such as clf__estimator__C: name the estimator's own parameters
+            hint = f" Its parameters: {', '.join(sorted(estimator.get_params(deep=False)))}"
         raise ValueError(f"{name} has no parameter {key!r}.{hint}")
 
 

@@ -1,13 +1,12 @@
 """Building blocks shared by the classical (non-torch) estimators: softmax, mlp, svm and xgboost.
 
-Each classical estimator is a :class:`ClassicalPipeline`::
+Each classical estimator is a :class:`ClassicalClassifier` with flat parameters that fits::
 
     reshape (FeatureReshaper) -> [scale (StandardScaler)] -> clf (a classifier)
 
 so that a sample of any shape from the feature store, ``(F,)``, ``(C, H, W)`` or
-``(n_mfcc, n_frames)``, becomes one feature vector inside the estimator, and every step is
-reachable from a grid (``reshape__mode``, ``clf__C``, ...). This module needs numpy and
-scikit-learn only.
+``(n_mfcc, n_frames)``, becomes one feature vector inside the estimator. This module needs numpy
+and scikit-learn only.
 """
 
 import numpy as np
@@ -18,7 +17,6 @@ from sklearn.base import (
     TransformerMixin,
     clone,
 )
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
@@ -200,27 +198,72 @@ class LabelEncodedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         return validate_data(self, X, y, reset=reset, ensure_all_finite=finite)
 
 
-class ClassicalPipeline(Pipeline):
-    """A :class:`~sklearn.pipeline.Pipeline` ending in a classifier, checking its training data.
+class ClassicalClassifier(ClassifierMixin, BaseEstimator):
+    """Base of the classical registry estimators: flat parameters, an internal pipeline.
 
-    ``fit`` rejects what no classifier can learn from, before any step is fitted, with a message
-    that names the classifier: ``X`` with fewer than 2 dimensions, NaN or infinity in ``X``, and
-    ``y`` with a single class. (Left to themselves, scikit-learn's classifiers disagree:
-    ``LogisticRegression`` and ``SVC`` fail with messages that do not name them, and
-    ``MLPClassifier`` silently learns to predict the one class.) Everything else is
-    :class:`~sklearn.pipeline.Pipeline`'s; parameters are ``<step>__<name>``, e.g. ``clf__C``.
+    A subclass lists its parameters in ``__init__`` (stored as given, as in scikit-learn) and
+    builds from them, in :meth:`_make_pipeline`, the pipeline it fits::
+
+        FeatureReshaper(mode=features) -> [StandardScaler] -> classifier
+
+    so that a sample of any shape from the feature store, ``(F,)``, ``(C, H, W)`` or
+    ``(n_mfcc, n_frames)``, becomes one feature vector inside the estimator, and a grid tunes
+    ``C``, not ``clf__estimator__C``. ``fit`` rejects what no classifier can learn from, before
+    anything is fitted, with a message that names the class: ``X`` with fewer than 2 dimensions,
+    NaN or infinity in ``X``, and ``y`` with a single class.
+
+    Attributes
+    ----------
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted pipeline (steps ``reshape``, [``scale``,] ``clf``).
+    classes_ : np.ndarray [shape=(n_classes,)]
+    n_features_in_ : int
+        ``X.shape[1]`` at fit (the first axis of a sample).
+    feature_names_in_ : ndarray of str
+        Column names, only when ``fit`` was given a DataFrame.
     """
 
-    def fit(self, X, y=None, **params):
-        """Check ``X`` [shape=(n_samples, *sample_shape)] and ``y``, then fit each step in turn."""
-        y = _check_training_data(X, y, name=_name(self.steps[-1][1]))
-        return super().fit(X, y, **params)
+    #: Run settings an experiment may set (see :func:`estimators.run_params`): none by default.
+    run_params = ()
+
+    def _make_pipeline(self):
+        """A new unfitted pipeline of this estimator's parameters (subclasses write it)."""
+        raise NotImplementedError
+
+    def fit(self, X, y):
+        """Check ``X`` [shape=(n_samples, *sample_shape)] and ``y``, then fit the pipeline.
+
+        Returns
+        -------
+        self
+        """
+        y = _check_training_data(X, y, name=type(self).__name__)
+        if self.features not in _MODES:
+            raise ValueError(f"{type(self).__name__}: features={self.features!r} must be one of {_MODES}")
+        X = self._validate(X, reset=True)
+        self.pipeline_ = self._make_pipeline().fit(X, y)
+        self.classes_ = self.pipeline_.classes_
+        return self
+
+    def predict(self, X):
+        """Labels [shape=(n_samples,)] predicted for ``X`` [shape=(n_samples, *sample_shape)]."""
+        check_is_fitted(self)
+        return self.pipeline_.predict(self._validate(X, reset=False))
+
+    def predict_proba(self, X):
+        """Class probabilities [shape=(n_samples, n_classes)], columns ordered as ``classes_``."""
+        check_is_fitted(self)
+        return self.pipeline_.predict_proba(self._validate(X, reset=False))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        if tags.classifier_tags is not None:  # fit takes one label per sample
-            tags.classifier_tags.multi_label = False
+        tags.input_tags.three_d_array = True
+        tags.classifier_tags.multi_label = False  # fit takes one label per sample
         return tags
+
+    def _validate(self, X, *, reset):
+        # float32 stays float32 (the store's dtype): the same numbers reach the pipeline
+        return validate_data(self, X, reset=reset, allow_nd=True, dtype=(np.float64, np.float32))
 
 
 def _check_training_data(X, y, *, name):

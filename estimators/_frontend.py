@@ -224,8 +224,8 @@ class FrontEndClassifier(TorchClassifier):
         Every parameter of :class:`~estimators._torch.TorchClassifier` (``lr``, ``max_epochs``,
         ``standardize``, augmentation, ``module__*``, ...). Its ``sr``, the sampling rate of the
         waveforms, is also that of the spectrogram targets of forcing and phase 0, and is given to
-        the module as ``sr`` if its ``__init__`` takes one (the learnable mel's filterbank; set
-        ``sr``, not ``module__sr``).
+        the module when the class lists ``"sr"`` in ``module_params`` (the learnable mel's
+        filterbank of :class:`~estimators.deepfourier.DeepFourierClassifier`).
 
     Attributes
     ----------
@@ -290,15 +290,6 @@ class FrontEndClassifier(TorchClassifier):
         if isinstance(freeze, (bool, np.bool_)):
             return math.inf if freeze else 0
         return int(freeze)
-
-    def get_params_for(self, prefix):
-        """skorch's, plus ``sr`` for a module whose ``__init__`` takes it."""
-        params = super().get_params_for(prefix)
-        if prefix == "module" and "sr" in _init_parameters(self.module):
-            if "sr" in params:
-                raise ValueError(f"module__sr={params['sr']!r}: set the estimator's sr instead")
-            params["sr"] = self.sr
-        return params
 
     # ---------------------------------------------------------------- the freezing schedule
     def _schedule(self):

@@ -4,12 +4,13 @@ Everything the networks share lives in this file: input validation and casting, 
 the validation split (stratified, grouped when ``groups`` are given, always drawn from the data
 passed to ``fit``), early stopping that restores the best epoch, optimizer choice, gradient
 clipping, class weights, learning-rate schedules, seeding, device and thread control. A network
-module (``estimators/<name>.py``) only defines an ``nn.Module`` and passes its class to
-:class:`TorchClassifier`.
+module (``estimators/<name>.py``) defines an ``nn.Module`` and a registered subclass of
+:class:`TorchClassifier` whose ``__init__`` lists the module's hyperparameters as its own flat
+parameters (``CNNClassifier(channels=..., batch_norm=...)``), named in ``module_params``.
 
 A network module's ``__init__`` takes ``input_shape`` (the per-sample shape, e.g. ``(C, H, W)``)
 and ``n_classes``, both filled in from the data at fit, then its own keyword-only hyperparameters
-(tuned as ``module__<name>``). Its ``forward`` takes a float32 batch and returns logits. It may
+(the estimator's ``module_params``, or ``module__<name>`` on a plain TorchClassifier). Its ``forward`` takes a float32 batch and returns logits. It may
 declare the layouts it accepts in a class attribute ``input_kinds``, a tuple of ``"image"``
 ``(N, C, H, W)``, ``"sequence"`` ``(N, T, F)`` and ``"waveform"`` ``(N, n_samples)``, the first
 being its main one; :class:`TorchClassifier` checks ``X`` against it.
@@ -186,7 +187,9 @@ def _valid_accuracy(net, X, y):
 class TorchClassifier(NeuralNetClassifier):
     """A scikit-learn classifier training a torch network, built on skorch's ``NeuralNetClassifier``.
 
-    All skorch parameters keep working: ``module__*`` (the network's hyperparameters),
+    A registered net is a subclass that lists its module's hyperparameters as its own parameters
+    (class attribute ``module_params``; see :meth:`get_params_for`). All skorch parameters keep
+    working: ``module__*`` (the network's hyperparameters, on a plain TorchClassifier),
     ``optimizer__*`` (e.g. ``optimizer__weight_decay``), ``callbacks``, ``callbacks__*``,
     ``iterator_train__*``, ``warm_start``; ``history``, ``partial_fit``, ``save_params`` too.
 
@@ -304,6 +307,14 @@ class TorchClassifier(NeuralNetClassifier):
     module_, optimizer_, criterion_, history_ :
         skorch's: the trained network, its optimizer and loss, the per-epoch history.
     """
+
+    #: Names of this class's own parameters that are the module's constructor arguments: a
+    #: registered net lists its module's knobs in its ``__init__`` (``hidden_size=100``) and here,
+    #: and they reach the module at fit (see :meth:`get_params_for`).
+    module_params = ()
+    #: Run settings an experiment sets (see :func:`estimators.run_params`): the seed, the torch
+    #: device, the epoch limit, torch's threads and the sampling rate of the feature set.
+    run_params = ("random_state", "device", "max_epochs", "n_threads", "sr")
 
     def __init__(
         self,
@@ -781,7 +792,29 @@ class TorchClassifier(NeuralNetClassifier):
         if not self.initialized_:
             return super().set_params(**kwargs)
         with self._runtime(threads=False):  # may re-initialise (and move) the module
-            return super().set_params(**kwargs)
+            super().set_params(**kwargs)
+            if set(kwargs) & set(self.module_params):  # as skorch does for module__*: a new network
+                self.initialize()
+        return self
+
+    def get_params_for(self, prefix):
+        """skorch's; for ``"module"``, also this class's ``module_params`` under their own names.
+
+        The old spelling ``module__<name>`` of such a parameter still works, with a FutureWarning,
+        and wins over ``<name>``; ``module__sr`` is refused, since ``sr`` is also the estimator's.
+        """
+        params = super().get_params_for(prefix)
+        if prefix != "module":
+            return params
+        for name in self.module_params:
+            if name not in params:
+                params[name] = getattr(self, name)
+            elif name in self.run_params:
+                raise ValueError(f"module__{name}={params[name]!r}: set the estimator's {name} instead")
+            else:
+                warnings.warn(f"module__{name} is deprecated for {type(self).__name__}; use {name}",
+                              FutureWarning, stacklevel=2)
+        return params
 
     def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
                     checkpoint=None, use_safetensors=False, **kwargs):

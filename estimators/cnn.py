@@ -9,11 +9,12 @@ from torch import nn
 from estimators._torch import TorchClassifier, dense_head, output_shape
 
 SPEC = {
+    "class": "CNNClassifier",
     "input": "image",
     "feature": "mel",
     "feature_params": {},
-    "param_grid": {"module__batch_norm": [False, True], "optimizer__weight_decay": [0.0, 1e-4]},
-    "test_params": {"max_epochs": 2, "module__channels": (2, 4, 4), "module__n_hidden": 8},
+    "param_grid": {"batch_norm": [False, True], "optimizer__weight_decay": [0.0, 1e-4]},
+    "test_params": {"max_epochs": 2, "channels": (2, 4, 4), "n_hidden": 8},
     "test_shape": (2, 16, 16),
     "description": "3-layer CNN (conv + pool) with a 128-unit dense layer, dropout, optional BN",
 }
@@ -57,6 +58,42 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build(**params):
-    """A new unfitted :class:`~estimators._torch.TorchClassifier` over :class:`SmallCNN`."""
-    return TorchClassifier(SmallCNN, **params)
+class CNNClassifier(TorchClassifier):
+    """The small CNN (:class:`SmallCNN`) as a scikit-learn classifier of ``(n, C, H, W)`` images.
+
+    Parameters
+    ----------
+    channels : tuple of three ints, default=(16, 32, 64)
+        Output channels of the three convolutions.
+    n_hidden : int, default=128
+        Units of the dense layer.
+    dropout : float, default=0.5
+        Before the output layer.
+    batch_norm : bool, default=False
+        Batch normalisation after each convolution.
+
+    Other Parameters
+    ----------------
+    lr, max_epochs, batch_size, device, random_state, ... :
+        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
+        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).standard_normal((12, 1, 16, 16)).astype(np.float32)
+    >>> y = np.repeat(["dog", "rain", "siren"], 4)
+    >>> net = CNNClassifier(channels=(2, 4, 4), n_hidden=8, max_epochs=1, random_state=0)
+    >>> net.fit(X, y).predict_proba(X).shape
+    (12, 3)
+    """
+
+    module_params = ("channels", "n_hidden", "dropout", "batch_norm")
+
+    def __init__(self, module=SmallCNN, *, channels=(16, 32, 64), n_hidden=128, dropout=0.5,
+                 batch_norm=False, **kwargs):
+        super().__init__(module, **kwargs)
+        self.channels = channels
+        self.n_hidden = n_hidden
+        self.dropout = dropout
+        self.batch_norm = batch_norm

@@ -20,11 +20,12 @@ from torch import nn
 from estimators._torch import TorchClassifier, output_shape
 
 SPEC = {
+    "class": "CRNNClassifier",
     "input": "image",
     "feature": "mel",
     "feature_params": {},
-    "param_grid": {"module__mode": ["sequence", "init_state"], "module__hidden_size": [32, 64]},
-    "test_params": {"max_epochs": 2, "module__channels": (2, 4), "module__hidden_size": 8},
+    "param_grid": {"mode": ["sequence", "init_state"], "hidden_size": [32, 64]},
+    "test_params": {"max_epochs": 2, "channels": (2, 4), "hidden_size": 8},
     "test_shape": (2, 16, 12),
     "description": "CRNN: CNN feature maps feeding, or initialising the state of, an LSTM",
 }
@@ -86,6 +87,33 @@ class CRNN(nn.Module):
         return self.head(hidden[-1])
 
 
-def build(**params):
-    """A new unfitted :class:`~estimators._torch.TorchClassifier` over :class:`CRNN`."""
-    return TorchClassifier(CRNN, **params)
+class CRNNClassifier(TorchClassifier):
+    """The :class:`CRNN` as a scikit-learn classifier of ``(n, C, F, T)`` images.
+
+    Parameters
+    ----------
+    mode : {"sequence", "init_state"}, default="sequence"
+        The CNN's feature maps feed the LSTM as a sequence, or initialise its state.
+    channels : tuple of ints, default=(16, 32)
+        Output channels of the CNN's stages (F must be at least ``2 ** len(channels)``).
+    hidden_size : int, default=64
+        The LSTM's.
+    dropout : float, default=0.3
+        Before the output layer.
+
+    Other Parameters
+    ----------------
+    lr, max_epochs, batch_size, device, random_state, ... :
+        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
+        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+    """
+
+    module_params = ("mode", "channels", "hidden_size", "dropout")
+
+    def __init__(self, module=CRNN, *, mode="sequence", channels=(16, 32), hidden_size=64, dropout=0.3,
+                 **kwargs):
+        super().__init__(module, **kwargs)
+        self.mode = mode
+        self.channels = channels
+        self.hidden_size = hidden_size
+        self.dropout = dropout

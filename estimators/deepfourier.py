@@ -41,12 +41,13 @@ from estimators.cnn import SmallCNN
 from estimators.piczak import PiczakNet
 
 SPEC = {
+    "class": "DeepFourierClassifier",
     "input": "waveform",
     "feature": "raw",
     "feature_params": {},
-    "param_grid": {"freeze_front_end": [False, True], "module__backbone": ["piczak", "cnn"]},
-    "test_params": {"max_epochs": 2, "module__n_fft": 256, "module__hop_length": 128,
-                    "module__n_mels": 16, "module__n_filters": 4, "module__n_hidden": 16},
+    "param_grid": {"freeze_front_end": [False, True], "backbone": ["piczak", "cnn"]},
+    "test_params": {"max_epochs": 2, "n_fft": 256, "hop_length": 128,
+                    "n_mels": 16, "n_filters": 4, "n_hidden": 16},
     "test_shape": (2560,),
     "description": "DeepFourier: learnable log-mel front end (the store's mel at init) + PiczakNet or CNN",
 }
@@ -242,7 +243,56 @@ def _check_mel(*, sr, n_fft, hop_length, n_mels, fmin, fmax, power):
         fail("power", power, "1 (magnitude) or 2 (power)")
 
 
-def build(**params):
-    """A new unfitted :class:`~estimators._frontend.FrontEndClassifier` over
-    :class:`DeepFourierNet`, with ``standardize=False`` (the front end scales its own output)."""
-    return FrontEndClassifier(DeepFourierNet, **{"standardize": False, **params})
+class DeepFourierClassifier(FrontEndClassifier):
+    """:class:`DeepFourierNet` as a scikit-learn classifier of ``(n, n_samples)`` waveforms.
+
+    The inputs are not standardised (``standardize=False``): the front end scales its own output
+    (see the module's docstring).
+
+    Parameters
+    ----------
+    n_fft, hop_length, n_mels, fmin, fmax, power :
+        The learnable mel's (:class:`LearnableMel`): 1024, 512, 60, 0.0, None, 2. Its sampling
+        rate is the estimator's ``sr`` (a run setting: the feature set's).
+    backbone : {"piczak", "cnn"}, default="piczak"
+        PiczakNet or SmallCNN on the ``(1, n_mels, frames)`` image.
+    n_hidden : int or None, default=None
+        Dense units of the backbone; None for its default (PiczakNet 5000, SmallCNN 128).
+    dropout : float, default=0.5
+    n_filters : int, default=80
+        PiczakNet only: filters of each convolution.
+    kernel_height : int or None, default=None
+        PiczakNet only: height of its first convolution; None for ``n_mels - 3``.
+    channels : tuple of 3 ints, default=(16, 32, 64)
+        SmallCNN only.
+    batch_norm : bool, default=False
+        SmallCNN only.
+    standardize : bool, default=False
+
+    Other Parameters
+    ----------------
+    freeze_front_end, forcing_epochs, icebreaker, lr, max_epochs, random_state, ... :
+        Every parameter of :class:`~estimators._frontend.FrontEndClassifier` and
+        :class:`~estimators._torch.TorchClassifier`, and skorch's ``optimizer__*``, ...
+    """
+
+    module_params = ("sr", "n_fft", "hop_length", "n_mels", "fmin", "fmax", "power", "backbone", "n_hidden",
+                     "dropout", "n_filters", "kernel_height", "channels", "batch_norm")
+
+    def __init__(self, module=DeepFourierNet, *, n_fft=1024, hop_length=512, n_mels=60, fmin=0.0, fmax=None,
+                 power=2, backbone="piczak", n_hidden=None, dropout=0.5, n_filters=80, kernel_height=None,
+                 channels=(16, 32, 64), batch_norm=False, standardize=False, **kwargs):
+        super().__init__(module, standardize=standardize, **kwargs)
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.fmin = fmin
+        self.fmax = fmax
+        self.power = power
+        self.backbone = backbone
+        self.n_hidden = n_hidden
+        self.dropout = dropout
+        self.n_filters = n_filters
+        self.kernel_height = kernel_height
+        self.channels = channels
+        self.batch_norm = batch_norm

@@ -13,11 +13,12 @@ from estimators._frontend import FrontEndClassifier
 from estimators.piczak import FrontEndPiczakNet
 
 SPEC = {
+    "class": "HeuriNetClassifier",
     "input": "waveform",
     "feature": "raw",
     "feature_params": {},
-    "param_grid": {"module__n_hidden": [1000, 5000]},
-    "test_params": {"max_epochs": 2, "module__n_filters": 4, "module__n_hidden": 16},
+    "param_grid": {"n_hidden": [1000, 5000]},
+    "test_params": {"max_epochs": 2, "n_filters": 4, "n_hidden": 16},
     "test_shape": (11025,),
     "description": "HeuriNet (DeepFourier): two strided conv1d layers on the waveform + PiczakNet",
 }
@@ -66,6 +67,31 @@ class HeuriNet(FrontEndPiczakNet):
                                dropout=dropout)
 
 
-def build(**params):
-    """A new unfitted FrontEndClassifier over :class:`HeuriNet`, clipping gradients at 3 as the study."""
-    return FrontEndClassifier(HeuriNet, **{"clip_grad_norm": 3.0, **params})
+class HeuriNetClassifier(FrontEndClassifier):
+    """:class:`HeuriNet` as a scikit-learn classifier of ``(n, n_samples)`` waveforms.
+
+    Parameters
+    ----------
+    n_filters : int, default=80
+        PiczakNet's filters per convolution.
+    n_hidden : int, default=5000
+        PiczakNet's units per dense layer.
+    dropout : float, default=0.5
+    clip_grad_norm : float or None, default=3.0
+        Gradients clipped at a global L2 norm of 3, as in the study.
+
+    Other Parameters
+    ----------------
+    freeze_front_end, forcing_epochs, icebreaker, lr, max_epochs, random_state, ... :
+        Every parameter of :class:`~estimators._frontend.FrontEndClassifier` and
+        :class:`~estimators._torch.TorchClassifier`, and skorch's ``optimizer__*``, ...
+    """
+
+    module_params = ("n_filters", "n_hidden", "dropout")
+
+    def __init__(self, module=HeuriNet, *, n_filters=80, n_hidden=5000, dropout=0.5, clip_grad_norm=3.0,
+                 **kwargs):
+        super().__init__(module, clip_grad_norm=clip_grad_norm, **kwargs)
+        self.n_filters = n_filters
+        self.n_hidden = n_hidden
+        self.dropout = dropout

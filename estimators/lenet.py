@@ -9,11 +9,12 @@ from torch import nn
 from estimators._torch import TorchClassifier, dense_head, output_shape
 
 SPEC = {
+    "class": "LeNetClassifier",
     "input": "image",
     "feature": "stft",
     "feature_params": {"size": [32, 32]},
-    "param_grid": {"module__dropout": [0.0, 0.5], "lr": [1e-3, 3e-4]},
-    "test_params": {"max_epochs": 2, "module__channels": (4, 8), "module__n_hidden": 16},
+    "param_grid": {"dropout": [0.0, 0.5], "lr": [1e-3, 3e-4]},
+    "test_params": {"max_epochs": 2, "channels": (4, 8), "n_hidden": 16},
     "test_shape": (1, 32, 32),
     "description": "LeNet-style CNN: two conv + pool layers and a 1024-unit dense layer",
 }
@@ -54,6 +55,29 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build(**params):
-    """A new unfitted :class:`~estimators._torch.TorchClassifier` over :class:`LeNet`."""
-    return TorchClassifier(LeNet, **params)
+class LeNetClassifier(TorchClassifier):
+    """The :class:`LeNet` CNN as a scikit-learn classifier of ``(n, C, H, W)`` images.
+
+    Parameters
+    ----------
+    channels : tuple of two ints, default=(32, 64)
+        Output channels of the two convolutions.
+    n_hidden : int, default=1024
+        Units of the dense layer.
+    dropout : float, default=0.0
+        Before the output layer.
+
+    Other Parameters
+    ----------------
+    lr, max_epochs, batch_size, device, random_state, ... :
+        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
+        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+    """
+
+    module_params = ("channels", "n_hidden", "dropout")
+
+    def __init__(self, module=LeNet, *, channels=(32, 64), n_hidden=1024, dropout=0.0, **kwargs):
+        super().__init__(module, **kwargs)
+        self.channels = channels
+        self.n_hidden = n_hidden
+        self.dropout = dropout

@@ -2,32 +2,78 @@
 
 The spectrogram study this follows found 50 hidden units best on 32 x 32 spectrograms, hence the
 default feature (``stft`` resized to 32 x 32) and ``hidden_layer_sizes=(50,)``.
+
+The class is :class:`MLPNetClassifier`, so that it is not mistaken for scikit-learn's
+:class:`~sklearn.neural_network.MLPClassifier`, which it wraps.
 """
 
 from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from estimators._classical import ClassicalPipeline, FeatureReshaper
+from estimators._classical import ClassicalClassifier, FeatureReshaper
 
 SPEC = {
+    "class": "MLPNetClassifier",
     "input": "flat",
     "feature": "stft",
     "feature_params": {"size": [32, 32]},
-    "param_grid": {"clf__hidden_layer_sizes": [(25,), (50,), (100,)], "clf__alpha": [1e-4, 1e-2]},
-    "test_params": {"clf__hidden_layer_sizes": (8,), "clf__max_iter": 300},
+    "param_grid": {"hidden_layer_sizes": [(25,), (50,), (100,)], "alpha": [1e-4, 1e-2]},
+    "test_params": {"hidden_layer_sizes": (8,), "max_iter": 300},
     "test_shape": (4, 10),
     "description": "one-hidden-layer perceptron (50 ReLU units) on standardised, flat features",
 }
 
 
-def build(**params):
-    """A new unfitted ``reshape -> scale -> clf`` :class:`ClassicalPipeline`, with ``params`` set.
+class MLPNetClassifier(ClassicalClassifier):
+    """scikit-learn's multilayer perceptron on standardised feature vectors.
 
-    ``params`` are pipeline parameters, e.g. ``clf__hidden_layer_sizes=(100,)``.
+    Fits ``FeatureReshaper(mode=features) -> StandardScaler -> MLPClassifier(hidden_layer_sizes,
+    alpha=alpha, max_iter=max_iter, random_state=random_state)`` (ReLU units, Adam).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(50,)
+        Units of each hidden layer.
+    alpha : float >= 0, default=1e-4
+        L2 penalty.
+    max_iter : int, default=500
+        Epochs of Adam at most.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the weights' initialisation and the shuffling (a run setting: an experiment sets it
+        to its seed).
+    features : {"flatten", "stats"}, default="flatten"
+        How a sample becomes a feature vector (:class:`~estimators._classical.FeatureReshaper`).
+
+    Attributes
+    ----------
+    pipeline_, classes_, n_features_in_ :
+        See :class:`~estimators._classical.ClassicalClassifier`.
+    n_iter_ : int or np.ndarray
+        The solver's iterations (MLPClassifier's ``n_iter_``).
     """
-    pipeline = ClassicalPipeline([
-        ("reshape", FeatureReshaper(mode="flatten")),
-        ("scale", StandardScaler()),
-        ("clf", MLPClassifier(hidden_layer_sizes=(50,), max_iter=500, random_state=0)),
-    ])
-    return pipeline.set_params(**params)
+
+    run_params = ("random_state",)
+
+    def __init__(self, *, hidden_layer_sizes=(50,), alpha=1e-4, max_iter=500, random_state=0,
+                 features="flatten"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.features = features
+
+    def fit(self, X, y):
+        """Fit the pipeline (see :class:`~estimators._classical.ClassicalClassifier`)."""
+        super().fit(X, y)
+        self.n_iter_ = self.pipeline_[-1].n_iter_
+        return self
+
+    def _make_pipeline(self):
+        mlp = MLPClassifier(hidden_layer_sizes=self.hidden_layer_sizes, alpha=self.alpha,
+                            max_iter=self.max_iter, random_state=self.random_state)
+        return Pipeline([
+            ("reshape", FeatureReshaper(mode=self.features)),
+            ("scale", StandardScaler()),
+            ("clf", mlp),
+        ])

@@ -12,12 +12,13 @@ from estimators._frontend import FrontEndClassifier
 from estimators.piczak import FrontEndPiczakNet
 
 SPEC = {
+    "class": "MSTNetClassifier",
     "input": "waveform",
     "feature": "raw",
     "feature_params": {},
-    "param_grid": {"module__n_hidden": [1000, 5000]},
-    "test_params": {"max_epochs": 2, "module__n_filters": 4, "module__n_hidden": 16,
-                    "module__window": 256, "module__hop": 128},
+    "param_grid": {"n_hidden": [1000, 5000]},
+    "test_params": {"max_epochs": 2, "n_filters": 4, "n_hidden": 16,
+                    "window_length": 256, "hop_length": 128},
     "test_shape": (4000,),
     "description": "MSTNet (DeepFourier): learned STFT-like conv1d front end + PiczakNet",
 }
@@ -59,18 +60,49 @@ class MSTNet(FrontEndPiczakNet):
     n_classes : int
     n_filters, n_hidden, dropout :
         PiczakNet's (80, 5000, 0.5).
-    window, hop : int
+    window_length, hop_length : int
         The front end's first kernel and stride, in samples (1024, 512).
     """
 
     def __init__(self, input_shape, n_classes, *, n_filters=80, n_hidden=5000, dropout=0.5,
-                 window=1024, hop=512):
+                 window_length=1024, hop_length=512):
         super().__init__()
-        self.front_end = MSTFrontEnd(window=window, hop=hop)
+        self.front_end = MSTFrontEnd(window=window_length, hop=hop_length)
         self._build_classifier(input_shape, n_classes, n_filters=n_filters, n_hidden=n_hidden,
                                dropout=dropout)
 
 
-def build(**params):
-    """A new unfitted FrontEndClassifier over :class:`MSTNet`, clipping gradients at 3 as the study."""
-    return FrontEndClassifier(MSTNet, **{"clip_grad_norm": 3.0, **params})
+class MSTNetClassifier(FrontEndClassifier):
+    """:class:`MSTNet` as a scikit-learn classifier of ``(n, n_samples)`` waveforms.
+
+    Parameters
+    ----------
+    n_filters : int, default=80
+        PiczakNet's filters per convolution.
+    n_hidden : int, default=5000
+        PiczakNet's units per dense layer.
+    dropout : float, default=0.5
+    window_length : int, default=1024
+        The front end's first kernel, in samples.
+    hop_length : int, default=512
+        Its stride, in samples.
+    clip_grad_norm : float or None, default=3.0
+        Gradients clipped at a global L2 norm of 3, as in the study.
+
+    Other Parameters
+    ----------------
+    freeze_front_end, forcing_epochs, icebreaker, lr, max_epochs, random_state, ... :
+        Every parameter of :class:`~estimators._frontend.FrontEndClassifier` and
+        :class:`~estimators._torch.TorchClassifier`, and skorch's ``optimizer__*``, ...
+    """
+
+    module_params = ("n_filters", "n_hidden", "dropout", "window_length", "hop_length")
+
+    def __init__(self, module=MSTNet, *, n_filters=80, n_hidden=5000, dropout=0.5, window_length=1024,
+                 hop_length=512, clip_grad_norm=3.0, **kwargs):
+        super().__init__(module, clip_grad_norm=clip_grad_norm, **kwargs)
+        self.n_filters = n_filters
+        self.n_hidden = n_hidden
+        self.dropout = dropout
+        self.window_length = window_length
+        self.hop_length = hop_length

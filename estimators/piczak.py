@@ -13,11 +13,12 @@ from torch import nn
 from estimators._torch import TorchClassifier, dense_head, output_shape
 
 SPEC = {
+    "class": "PiczakClassifier",
     "input": "image",
     "feature": "mel",
     "feature_params": {"n_mels": 60, "delta": True},
-    "param_grid": {"module__n_hidden": [1000, 5000], "lr": [1e-3, 1e-4]},
-    "test_params": {"max_epochs": 2, "module__n_filters": 4, "module__n_hidden": 16},
+    "param_grid": {"n_hidden": [1000, 5000], "lr": [1e-3, 1e-4]},
+    "test_params": {"max_epochs": 2, "n_filters": 4, "n_hidden": 16},
     "test_shape": (2, 60, 41),
     "description": "PiczakNet (Piczak 2015): 2-layer CNN + 2 x 5000 dense, on log-mel + delta",
 }
@@ -90,7 +91,32 @@ class FrontEndPiczakNet(nn.Module):
         return self.piczak(self.front_end(x).unsqueeze(1))
 
 
-def build(**params):
-    """A new unfitted :class:`~estimators._torch.TorchClassifier` over :class:`PiczakNet`."""
-    return TorchClassifier(PiczakNet, **params)
+class PiczakClassifier(TorchClassifier):
+    """:class:`PiczakNet` as a scikit-learn classifier of ``(n, C, n_mels, frames)`` images.
 
+    Parameters
+    ----------
+    n_filters : int, default=80
+        Filters of each convolution.
+    n_hidden : int, default=5000
+        Units of each of the two dense layers.
+    dropout : float, default=0.5
+    kernel_height : int, default=57
+        Height (frequency extent) of the first convolution, 57 of 60 mel bands in the paper.
+
+    Other Parameters
+    ----------------
+    lr, max_epochs, batch_size, device, random_state, ... :
+        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
+        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+    """
+
+    module_params = ("n_filters", "n_hidden", "dropout", "kernel_height")
+
+    def __init__(self, module=PiczakNet, *, n_filters=80, n_hidden=5000, dropout=0.5, kernel_height=57,
+                 **kwargs):
+        super().__init__(module, **kwargs)
+        self.n_filters = n_filters
+        self.n_hidden = n_hidden
+        self.dropout = dropout
+        self.kernel_height = kernel_height

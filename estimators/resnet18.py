@@ -15,11 +15,12 @@ from torch import nn
 from estimators._torch import TorchClassifier
 
 SPEC = {
+    "class": "ResNet18Classifier",
     "input": "image",
     "feature": "mel",
     "feature_params": {"delta": False},
-    "param_grid": {"module__base_width": [16, 32]},
-    "test_params": {"max_epochs": 2, "module__base_width": 4},
+    "param_grid": {"base_width": [16, 32]},
+    "test_params": {"max_epochs": 2, "base_width": 4},
     "test_shape": (1, 32, 32),
     "description": "ResNet-18 (BasicBlock [2, 2, 2, 2]) with a C-channel stem; loads state dicts",
 }
@@ -129,6 +130,27 @@ class ResNet18(nn.Module):
             warnings.warn(f"{path}: " + "; ".join(notes), UserWarning, stacklevel=2)
 
 
-def build(**params):
-    """A new unfitted :class:`~estimators._torch.TorchClassifier` over :class:`ResNet18`."""
-    return TorchClassifier(ResNet18, **params)
+class ResNet18Classifier(TorchClassifier):
+    """:class:`ResNet18` as a scikit-learn classifier of ``(n, C, H, W)`` images.
+
+    Parameters
+    ----------
+    base_width : int, default=64
+        Channels of the first stage; the stages have 1, 2, 4 and 8 times as many.
+    weights_path : str, os.PathLike or None, default=None
+        A state dict with torchvision's ``resnet18`` keys, loaded after initialisation (see
+        :class:`ResNet18`).
+
+    Other Parameters
+    ----------------
+    lr, max_epochs, batch_size, device, random_state, ... :
+        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
+        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+    """
+
+    module_params = ("base_width", "weights_path")
+
+    def __init__(self, module=ResNet18, *, base_width=64, weights_path=None, **kwargs):
+        super().__init__(module, **kwargs)
+        self.base_width = base_width
+        self.weights_path = weights_path

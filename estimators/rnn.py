@@ -1,11 +1,12 @@
 """Recurrent networks over feature frames or raw-waveform frames (shared by rnn, lstm, gru, blstm).
 
-One module, :class:`RecurrentNet`, covers all four estimators; they differ in ``cell`` and
-``bidirectional`` only. The input is a sequence of frames: ``(T, F)`` MFCC or mel frames, or a
-raw waveform cut into ``T = n_samples // frame_length`` consecutive frames of ``frame_length``
-samples (a comparison of recurrent models on raw audio used 100 and 300). An optional dense ReLU
-layer sits between the recurrent layers and the output (it improved every recurrent model in that
-comparison). The clip is classified from the last step (``pooling="last"``: the final hidden
+One module, :class:`RecurrentNet`, covers all four estimators (one registry entry and one class
+each: :class:`RNNClassifier`, :class:`LSTMClassifier`, :class:`GRUClassifier`,
+:class:`BLSTMClassifier`); they differ in ``cell`` and ``bidirectional`` only. The input is a
+sequence of frames: ``(T, F)`` MFCC or mel frames, or a raw waveform cut into
+``T = n_samples // frame_length`` consecutive frames of ``frame_length`` samples (a comparison of
+recurrent models on raw audio used 100 and 300). An optional dense ReLU layer sits between the
+recurrent layers and the output (it improved every recurrent model in that comparison). The clip is classified from the last step (``pooling="last"``: the final hidden
 state of each direction) or from the mean of the outputs over time (``pooling="mean"``).
 """
 
@@ -14,14 +15,47 @@ from torch import nn
 
 from estimators._torch import TorchClassifier
 
-SPEC = {
-    "input": "sequence",
-    "feature": "mfcc",
-    "feature_params": {},
-    "param_grid": {"module__hidden_size": [50, 150], "module__pooling": ["last", "mean"]},
-    "test_params": {"max_epochs": 2, "module__hidden_size": 8, "module__dense_size": 8},
-    "test_shape": (20, 13),
-    "description": "Elman RNN (tanh) over MFCC frames or raw-waveform frames",
+SPECS = {
+    "rnn": {
+        "class": "RNNClassifier",
+        "input": "sequence",
+        "feature": "mfcc",
+        "feature_params": {},
+        "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
+        "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
+        "test_shape": (20, 13),
+        "description": "Elman RNN (tanh) over MFCC frames or raw-waveform frames",
+    },
+    "lstm": {
+        "class": "LSTMClassifier",
+        "input": "sequence",
+        "feature": "mfcc",
+        "feature_params": {},
+        "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
+        "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
+        "test_shape": (20, 13),
+        "description": "LSTM over MFCC frames or raw-waveform frames",
+    },
+    "gru": {
+        "class": "GRUClassifier",
+        "input": "sequence",
+        "feature": "mfcc",
+        "feature_params": {},
+        "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
+        "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
+        "test_shape": (20, 13),
+        "description": "GRU over MFCC frames or raw-waveform frames",
+    },
+    "blstm": {
+        "class": "BLSTMClassifier",
+        "input": "sequence",
+        "feature": "mfcc",
+        "feature_params": {},
+        "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
+        "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
+        "test_shape": (20, 13),
+        "description": "Bidirectional LSTM over MFCC frames or raw-waveform frames",
+    },
 }
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -92,13 +126,95 @@ class RecurrentNet(nn.Module):
         return self.head(summary)
 
 
-#: Defaults of the four recurrent estimators. Inputs are not standardised: on the demo data's MFCC
-#: frames (fold 1 held out, mean pooling, 60 epochs) an LSTM reached 0.61 accuracy on raw
-#: coefficients and 0.30 on standardised ones, whose validation loss stalled at 1.55 against 0.95.
-#: They learn slowly at lr 1e-3, so they get more epochs (early stopping still ends them).
-RECURRENT_DEFAULTS = {"standardize": False, "max_epochs": 60}
+
+class RecurrentClassifier(TorchClassifier):
+    """Base of the four recurrent estimators: :class:`RecurrentNet` as a scikit-learn classifier.
+
+    A subclass fixes the cell (class attribute ``cell``) and ``bidirectional``. Inputs are
+    ``(n, T, F)`` frames or ``(n, n_samples)`` waveforms (cut into frames of ``frame_length``).
+
+    Parameters
+    ----------
+    hidden_size : int, default=100
+        Units of each recurrent layer (per direction).
+    num_layers : int, default=1
+    dense_size : int, default=0
+        Units of a dense ReLU layer before the output; 0 for none.
+    pooling : {"last", "mean"}, default="last"
+        Classify from the last step (final hidden state of each direction) or the mean output.
+    frame_length : int, default=100
+        Samples per frame when the input is a waveform.
+    dropout : float, default=0.0
+        Between recurrent layers (when ``num_layers > 1``) and before the output layers.
+    max_epochs : int, default=60
+        They learn slowly at lr 1e-3, so they get more epochs (early stopping still ends them).
+    standardize : bool, default=False
+        Inputs are not standardised: on the demo data's MFCC frames (fold 1 held out, mean
+        pooling, 60 epochs) an LSTM reached 0.61 accuracy on raw coefficients and 0.30 on
+        standardised ones, whose validation loss stalled at 1.55 against 0.95.
+
+    Other Parameters
+    ----------------
+    lr, batch_size, device, random_state, ... :
+        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
+        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).standard_normal((12, 20, 13)).astype(np.float32)
+    >>> y = np.repeat(["dog", "rain", "siren"], 4)
+    >>> net = LSTMClassifier(hidden_size=8, pooling="mean", max_epochs=2, random_state=0).fit(X, y)
+    >>> net.predict(X).shape, net.module_.rnn.hidden_size
+    ((12,), 8)
+    """
+
+    cell = "lstm"
+    bidirectional = False
+    module_params = ("hidden_size", "num_layers", "dense_size", "pooling", "frame_length", "dropout")
+
+    def __init__(self, module=RecurrentNet, *, hidden_size=100, num_layers=1, dense_size=0, pooling="last",
+                 frame_length=100, dropout=0.0, max_epochs=60, standardize=False, **kwargs):
+        super().__init__(module, max_epochs=max_epochs, standardize=standardize, **kwargs)
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dense_size = dense_size
+        self.pooling = pooling
+        self.frame_length = frame_length
+        self.dropout = dropout
+
+    def get_params_for(self, prefix):
+        """TorchClassifier's; the module also gets the class's ``cell`` and ``bidirectional``."""
+        params = super().get_params_for(prefix)
+        if prefix == "module":
+            fixed = {"cell": self.cell, "bidirectional": self.bidirectional}
+            for name in set(fixed) & set(params):
+                raise ValueError(f"module__{name}={params[name]!r}: {type(self).__name__} fixes {name}={fixed[name]!r}; "
+                                 "choose the class (RNN, LSTM, GRU or BLSTMClassifier) instead")
+            params.update(fixed)
+        return params
 
 
-def build(**params):
-    """A new unfitted :class:`~estimators._torch.TorchClassifier` over a tanh :class:`RecurrentNet`."""
-    return TorchClassifier(RecurrentNet, **{**RECURRENT_DEFAULTS, "module__cell": "rnn", **params})
+class RNNClassifier(RecurrentClassifier):
+    """An Elman RNN (tanh) classifier; parameters as :class:`RecurrentClassifier`."""
+
+    cell = "rnn"
+
+
+class LSTMClassifier(RecurrentClassifier):
+    """An LSTM classifier; parameters as :class:`RecurrentClassifier`."""
+
+    cell = "lstm"
+
+
+class GRUClassifier(RecurrentClassifier):
+    """A GRU classifier; parameters as :class:`RecurrentClassifier`."""
+
+    cell = "gru"
+
+
+class BLSTMClassifier(RecurrentClassifier):
+    """A bidirectional LSTM classifier; parameters as :class:`RecurrentClassifier`."""
+
+    cell = "lstm"
+    bidirectional = True

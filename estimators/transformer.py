@@ -14,12 +14,13 @@ from torch import nn
 from estimators._torch import TorchClassifier
 
 SPEC = {
+    "class": "TransformerClassifier",
     "input": "sequence",
     "feature": "mel",
     "feature_params": {"n_mels": 64, "delta": False},
-    "param_grid": {"module__n_layers": [2, 3], "lr": [1e-3, 3e-4]},
-    "test_params": {"max_epochs": 2, "module__d_model": 16, "module__n_heads": 2,
-                    "module__n_layers": 1, "module__dim_feedforward": 32},
+    "param_grid": {"n_layers": [2, 3], "lr": [1e-3, 3e-4]},
+    "test_params": {"max_epochs": 2, "d_model": 16, "n_heads": 2,
+                    "n_layers": 1, "dim_feedforward": 32},
     "test_shape": (20, 16),
     "description": "Transformer encoder (3 x 8 heads, d_model 128) over mel frames, mean-pooled",
 }
@@ -76,6 +77,32 @@ class TransformerNet(nn.Module):
         return self.head(self.encoder(h).mean(dim=1))
 
 
-def build(**params):
-    """A new unfitted :class:`~estimators._torch.TorchClassifier` over :class:`TransformerNet`."""
-    return TorchClassifier(TransformerNet, **params)
+class TransformerClassifier(TorchClassifier):
+    """:class:`TransformerNet` as a scikit-learn classifier of ``(n, T, F)`` sequences.
+
+    Parameters
+    ----------
+    d_model : int, default=128
+    n_heads : int, default=8
+        Must divide ``d_model``.
+    n_layers : int, default=3
+    dim_feedforward : int, default=256
+    dropout : float, default=0.1
+
+    Other Parameters
+    ----------------
+    lr, max_epochs, batch_size, device, random_state, ... :
+        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
+        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+    """
+
+    module_params = ("d_model", "n_heads", "n_layers", "dim_feedforward", "dropout")
+
+    def __init__(self, module=TransformerNet, *, d_model=128, n_heads=8, n_layers=3, dim_feedforward=256,
+                 dropout=0.1, **kwargs):
+        super().__init__(module, **kwargs)
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.n_layers = n_layers
+        self.dim_feedforward = dim_feedforward
+        self.dropout = dropout

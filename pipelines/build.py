@@ -37,15 +37,17 @@ def feature_params_for(name, kind=None, overrides=None):
 
 
 def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, segment_overlap=0.5,
-                  vote="mean", augmented_set=None, augment_copies=None, **params):
+                  vote="mean", augmented_set=None, augment_copies=None, run_settings=None, **params):
     """A pipeline from clip ids to predictions.
 
     Parameters
     ----------
     estimator : str or estimator
-        A registry name (built with ``params``) or an unfitted scikit-learn estimator.
+        A registry name (built with ``params``) or an unfitted scikit-learn estimator (used as is,
+        with ``params`` set).
     feature_set : FeatureSet or str
-        The stored feature set its features come from.
+        The stored feature set its features come from; its sampling rate is the estimator's
+        ``sr`` when its class declares that run setting.
     input : str, optional
         Input layout for the model (default: the registry's, or ``"flat"`` for an instance).
     segment_window : int, optional
@@ -55,8 +57,12 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
         Stored augmented copies of ``feature_set``'s clips (:func:`featurestore.extract_augmented`).
     augment_copies : int, optional
         Copies per training clip that ``fit`` adds (0: none; None: all stored copies).
+    run_settings : dict, optional
+        Settings of the run (``random_state``, ``device``, ``max_epochs``, ``n_threads``, ``sr``),
+        set where the estimator's class declares them (:func:`estimators.run_params`); None
+        values are skipped. ``params`` win over them.
     **params
-        Parameters of the registry estimator.
+        Parameters of the estimator, in its own names (``C=10``, ``hidden_size=50``).
 
     Returns
     -------
@@ -65,52 +71,89 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
     """
     if isinstance(estimator, str):
         spec = estimators.get_spec(estimator)
-        model = spec.build(**params)
+        model = spec.build()
         input = input or spec.input
     else:
         model = estimator
         input = input or "flat"
+    path = feature_set.path if isinstance(feature_set, FeatureSet) else feature_set
+    settings = dict(run_settings or {})
+    if path is not None:
+        settings["sr"] = FeatureSet(path).audio["sr"]
+    set_run_settings(model, **settings)
+    estimators.set_checked_params(model, params, estimator if isinstance(estimator, str) else None)
     if segment_window:
         model = SegmentClassifier(model, window=int(segment_window), overlap=segment_overlap,
                                   time_axis=0 if input == "sequence" else -1, vote=vote)
-    path = feature_set.path if isinstance(feature_set, FeatureSet) else feature_set
     if isinstance(augmented_set, FeatureSet):
         augmented_set = augmented_set.path
     loader = FeatureLoader(None if path is None else str(path), input=input,
                            augmented_set=None if augmented_set is None else str(augmented_set))
-    pipeline = ClipPipeline([("features", loader), ("model", model)], augment_copies=augment_copies)
-    if path is not None:
-        set_sample_rate(pipeline, FeatureSet(path).audio["sr"])
-    return pipeline
+    return ClipPipeline([("features", loader), ("model", model)], augment_copies=augment_copies)
 
 
-def set_sample_rate(pipeline, sr):
-    """Tell the model the sampling rate of its waveforms: its ``sr`` parameter, when it has one.
+def model_of(pipeline):
+    """The estimator of a :func:`make_pipeline` pipeline (the one its SegmentClassifier wraps, if any)."""
+    model = pipeline.named_steps["model"]
+    return model.estimator if isinstance(model, SegmentClassifier) else model
 
-    Torch nets on waveforms take ``sr`` (pitch shifting of training batches, the learnable mel's
-    filterbank, the targets of spectrogram forcing). It is a property of the feature set, not a
-    choice, so it is set from the set's audio settings rather than left at its default.
+
+def set_run_settings(estimator, **settings):
+    """Set the run settings that ``estimator``'s class declares (None values skipped).
+
+    ``estimator`` may be a :func:`make_pipeline` pipeline: its model is set. The sampling rate of
+    a feature set (``sr``) is a property of the data, not a choice; torch nets on waveforms use it
+    (pitch shifting of training batches, the learnable mel's filterbank, the targets of
+    spectrogram forcing). Settings the class does not declare are left out on purpose: an SVM
+    has no torch device, and XGBoost's own ``device`` is not a torch device.
+
+    Returns
+    -------
+    estimator
     """
-    names = {"model__sr", "model__estimator__sr"} & set(pipeline.get_params())
-    pipeline.set_params(**{name: sr for name in names})
-    return pipeline
+    model = model_of(estimator) if isinstance(estimator, ClipPipeline) else estimator
+    declared = estimators.run_params(model)
+    model.set_params(**{key: value for key, value in settings.items() if key in declared and value is not None})
+    return estimator
 
 
-def prefix_params(pipeline, params):
-    """Map estimator-level keys (``module__hidden_size``, ``C``) to pipeline keys.
+def pipeline_params(pipeline, params, name=None):
+    """Pipeline keys of ``params`` given as a user writes them, checked against the pipeline.
 
-    Keys that already start with a step name (``model__``, ``features__``) and the pipeline's own
-    ``augment_copies`` are kept. With segment voting, ``window``/``overlap``/``vote`` address the
-    wrapper and other keys the wrapped model.
+    A user names the estimator's own parameters (``C``, ``hidden_size``, ``module__*``), the
+    pipeline's ``augment_copies`` and, with segment voting, the :class:`SegmentClassifier`'s
+    ``window``, ``overlap`` and ``vote``. The model's keys get the prefix of where
+    :func:`make_pipeline` put it: ``model__``, or ``model__estimator__`` inside the
+    SegmentClassifier.
+
+    Parameters
+    ----------
+    pipeline : ClipPipeline
+        Made by :func:`make_pipeline`.
+    params : dict
+        Parameters or a grid (``{name: [values]}``).
+    name : str, optional
+        The estimator's name for error messages.
+
+    Raises
+    ------
+    ValueError
+        For a name the estimator does not have, with a close match.
     """
-    segmented = isinstance(pipeline.named_steps["model"], SegmentClassifier)
+    wrapper = pipeline.named_steps["model"]
+    segmented = isinstance(wrapper, SegmentClassifier)
+    own = {key: value for key, value in params.items()
+           if key not in PIPELINE_PARAMS and not (segmented and key in SEGMENT_PARAMS)}
+    estimators.check_params(model_of(pipeline), own, name,
+                            others=PIPELINE_PARAMS + (SEGMENT_PARAMS if segmented else ()))
+    prefix = "model__estimator__" if segmented else "model__"
     out = {}
     for key, value in params.items():
-        if key.split("__")[0] in pipeline.named_steps or key in PIPELINE_PARAMS:
+        if key in own:
+            out[prefix + key] = value
+        elif key in PIPELINE_PARAMS:
             out[key] = value
-        elif segmented and key not in SEGMENT_PARAMS:
-            out[f"model__estimator__{key}"] = value
-        else:
+        else:  # a parameter of the SegmentClassifier
             out[f"model__{key}"] = value
     return out
 

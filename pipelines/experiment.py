@@ -20,18 +20,15 @@ from pathlib import Path
 import joblib
 
 import estimators
-from estimators import check_params
 from featurestore import extract as extract_features
 from featurestore import extract_augmented, features
 from featurestore.augment import AUGMENT_SETTINGS, augment_settings
 from featurestore.errors import ParameterError
 from pipelines import reports
-from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline,
-                             prefix_params, set_sample_rate)
+from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline, pipeline_params,
+                             set_run_settings)
 from pipelines.evaluate import METRICS, cross_validate, grid_search
 from pipelines.splits import ClipSplitter
-
-COMMON_PARAMS = ("random_state", "device", "max_epochs", "n_threads")
 
 
 class Experiment:
@@ -91,22 +88,12 @@ class Experiment:
         kind = kind or estimators.get_spec(name).feature
         kind, feature_params = feature_params_for(name, kind, self.settings.get(kind))
         features.resolve_params(kind, feature_params)  # unknown feature parameter: fail now
-        pipeline = make_pipeline(name, None, segment_window=segments, vote=vote)
         # parallel fits share the cores: torch must not start a thread per core in each
         n_threads = self.n_threads or max(1, (os.cpu_count() or 1) // max(1, self.n_jobs))
-        common = {}
-        valid = pipeline.get_params()
-        for key in valid:
-            last = key.rsplit("__", 1)[-1]
-            if key.startswith("model__") and last in COMMON_PARAMS:
-                value = {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs,
-                         "n_threads": n_threads}[last]
-                if value is not None:
-                    common[key] = value
-        pipeline.set_params(**common)
-        params = prefix_params(pipeline, params or {})
-        check_params(pipeline, params, name)
-        pipeline.set_params(**params)
+        settings = {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs,
+                    "n_threads": n_threads}  # each reaches the estimators that declare it
+        pipeline = make_pipeline(name, None, segment_window=segments, vote=vote, run_settings=settings)
+        pipeline.set_params(**pipeline_params(pipeline, params or {}, name))
         return pipeline, kind, feature_params
 
     def _check_settings(self, kinds):
@@ -149,7 +136,7 @@ class Experiment:
                                        backend=self.backend or "threading", progress=self.progress)[kind]
         pipeline.set_params(features__feature_set=str(fs.path),
                             features__augmented_set=None if copies is None else str(copies.path))
-        set_sample_rate(pipeline, fs.audio["sr"])
+        set_run_settings(pipeline, sr=fs.audio["sr"])
         return fs
 
     def _splitter(self, clips):
@@ -171,8 +158,7 @@ class Experiment:
         pipeline, kind, feature_params = self._pipeline(name, kind, segments=segments, vote=vote)
         self._check_settings([kind])
         grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
-        grid = prefix_params(pipeline, grid)
-        check_params(pipeline, grid, name)
+        grid = pipeline_params(pipeline, grid, name)
         augment = self._augment(grid)
         fs = self._use_sets(pipeline, kind, feature_params, augment)
         clips = clips_in(self.dataset, fs)
@@ -321,8 +307,8 @@ DEMO_MODELS = (
     # the whole job takes a few minutes on 2 cores
     ("svm", {}, None),
     ("cnn", {}, None),
-    ("lstm", {"module__pooling": "mean"}, None),
-    ("piczak", {"module__n_hidden": 1000}, 41),  # PiczakNet's protocol: 41-frame windows, clip vote
+    ("lstm", {"pooling": "mean"}, None),
+    ("piczak", {"n_hidden": 1000}, 41),  # PiczakNet's protocol: 41-frame windows, clip vote
 )
 
 

@@ -17,7 +17,7 @@ from estimators import check_params
 from featurestore import ParameterError, WaveformAugmentation, extract, extract_augmented, load_dataset
 from featurestore.augment import add_noise, apply_gain, augment_settings, copy_rng, pitch_shift, shift, time_stretch
 from pipelines import ClipPipeline, ClipSplitter, FeatureLoader, cross_validate, make_ensemble, make_pipeline
-from pipelines.build import prefix_params
+from pipelines.build import pipeline_params
 
 SR = 16000
 AUDIO = {"sr": 8000, "duration": 0.5}
@@ -343,8 +343,8 @@ def test_no_copies_is_the_same_as_no_augmented_set(us8k):
 def test_gridsearchcv_over_augment_copies(us8k):
     ds, sets, copies = us8k
     pipeline = make_pipeline("softmax", sets["mfcc"], augmented_set=copies["mfcc"])
-    grid = prefix_params(pipeline, {"augment_copies": [0, 2], "clf__C": [1.0]})
-    assert grid == {"augment_copies": [0, 2], "model__clf__C": [1.0]}
+    grid = pipeline_params(pipeline, {"augment_copies": [0, 2], "C": [1.0]})
+    assert grid == {"augment_copies": [0, 2], "model__C": [1.0]}
     check_params(pipeline, grid)
     search = GridSearchCV(pipeline, grid, cv=ClipSplitter(ds.clips), n_jobs=2)
     search.fit(ds.clips["clip_id"].to_numpy(), ds.clips["label"].to_numpy())
@@ -373,7 +373,7 @@ def test_segment_voting_gets_each_copy_with_its_source_group(us8k, recorder):
     pipeline = make_pipeline(RowRecorder(), sets["mel"], input="image", segment_window=8, vote="majority",
                              augmented_set=copies["mel"])
     assert isinstance(pipeline.named_steps["model"], SegmentClassifier)
-    assert prefix_params(pipeline, {"augment_copies": [0], "window": [4]}) == {
+    assert pipeline_params(pipeline, {"augment_copies": [0], "window": [4]}) == {
         "augment_copies": [0], "model__window": [4]}
     result = cross_validate(pipeline, ds.clips, progress=False)
     table = ds.clips.set_index("clip_id")

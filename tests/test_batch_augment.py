@@ -211,7 +211,7 @@ def test_waveform_net_trains_on_augmented_batches_of_the_same_shape():
 
 def test_recurrent_net_augments_raw_waveform_frames():
     X, y = data((450,), offset=0.0)
-    net = tiny("gru", module__frame_length=100, time_shift=0.2, noise_snr=10).fit(X, y)
+    net = tiny("gru", frame_length=100, time_shift=0.2, noise_snr=10).fit(X, y)
     assert net.predict(X).shape == (len(X),)
 
 
@@ -268,11 +268,14 @@ def test_same_random_state_gives_identical_augmented_fits_and_others_differ():
     assert any(not np.array_equal(a, b) for a, b in zip(first, plain))  # augmentation acts
 
 
-class Unaugmented(TorchClassifier):
-    """The estimator as it was before augmentation: skorch's own training step."""
+def unaugmented(net_class):
+    """``net_class`` as it was before augmentation: skorch's own training step."""
 
-    def train_step_single(self, batch, **fit_params):
-        return NeuralNetClassifier.train_step_single(self, batch, **fit_params)
+    class Unaugmented(net_class):
+        def train_step_single(self, batch, **fit_params):
+            return NeuralNetClassifier.train_step_single(self, batch, **fit_params)
+
+    return Unaugmented
 
 
 @pytest.mark.parametrize("name", ["cnn", "lstm"])
@@ -280,7 +283,8 @@ def test_defaults_train_exactly_as_without_augmentation(name):
     spec = estimators.get_spec(name)
     X, y = data(spec.test_shape, offset=0.0)
     off = {"time_mask": 0, "freq_mask": 8, "n_masks": 0, "mixup_alpha": 0.0, "noise_snr": None}
-    reference = Unaugmented(**tiny(name).get_params(deep=False)).fit(X, y)
+    net = tiny(name)
+    reference = unaugmented(type(net))(**net.get_params(deep=False)).fit(X, y)
     for net in (tiny(name).fit(X, y), tiny(name, **off).fit(X, y)):
         for a, b in zip(weights(net), weights(reference), strict=True):
             np.testing.assert_array_equal(a, b)

@@ -1,5 +1,5 @@
 """The building blocks of the classical estimators: FeatureReshaper, LabelEncodedClassifier and
-ClassicalPipeline (the scikit-learn contract itself is checked in test_estimators_common.py)."""
+ClassicalClassifier (the scikit-learn contract itself is checked in test_estimators_common.py)."""
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,7 @@ def test_feature_names_out(X):
 def test_feature_names_pass_through_a_classical_pipeline():
     X = np.random.default_rng(0).standard_normal((30, 2, 5))
     y = np.repeat(["a", "b", "c"], 10)
-    pipeline = estimators.build("svm").fit(X, y)
+    pipeline = estimators.build("svm").fit(X, y).pipeline_
     assert list(pipeline[:-1].get_feature_names_out()) == ["x0_mean", "x1_mean", "x0_std", "x1_std"]
 
 

@@ -58,8 +58,8 @@ def test_extract_twice_then_list_and_remove(capsys, urbansound_root, tmp_path):
     (["extract", "--dataset", "urbansound8k", "--features", "mfc"], "Did you mean 'mfcc'"),
     (["extract", "--dataset", "urbansound8k", "--features", "mel", "--set", "mel.n_mel=3"], "Did you mean 'n_mels'"),
     (["cv", "--estimator", "lstn"], "Did you mean 'lstm'"),
-    (["grid", "--estimator", "softmax", "--param-grid", "clf__CC=1,2"], "Did you mean 'model__clf__C'"),
-    (["grid", "--estimator", "lstm", "--param-grid", "module__hiden_size=8"], "Did you mean 'model__module__hidden_size'"),
+    (["grid", "--estimator", "softmax", "--param-grid", "CC=1,2"], "Did you mean 'C'"),
+    (["grid", "--estimator", "lstm", "--param-grid", "hiden_size=8"], "Did you mean 'hidden_size'"),
     (["cv", "--estimator", "softmax", "--folds", "7"], r"fold\(s\) \[7\] have no clips"),
     (["cv", "--estimator", "softmax", "--feature", "mell"], "Did you mean 'mel'"),
 ])

@@ -44,7 +44,7 @@ def test_extraction_and_grid_search_match_the_local_run(client, urbansound_root,
     np.testing.assert_array_equal(remote.read(local.clip_ids), local.read())
 
     pipeline = make_pipeline("softmax", local)
-    grid = {"model__clf__C": [0.01, 1.0]}
+    grid = {"model__C": [0.01, 1.0]}
     clips = clips_in(ds, local)
     scores = {}
     for name, backend in (("local", "loky"), ("dask", "dask")):
@@ -65,7 +65,7 @@ def test_a_worker_that_cannot_read_the_store_fails_the_job(client, tmp_path):
 def test_cli_on_a_local_cluster_and_a_bad_scheduler(capsys, urbansound_root, tmp_path):
     small = ["--dataset", "urbansound8k", "--root", str(urbansound_root), "--cache", str(tmp_path / "cache"),
              "--set", "audio.sr=8000", "--set", "audio.duration=0.5", "--no-progress"]
-    assert main(["grid", "--estimator", "softmax", "--param-grid", "clf__C=0.1,1", "--scheduler", "local",
+    assert main(["grid", "--estimator", "softmax", "--param-grid", "C=0.1,1", "--scheduler", "local",
                  "--n-jobs", "2", "--output", str(tmp_path / "run"), *small]) == 0
     assert (tmp_path / "run" / "cv_results.csv").is_file()
     capsys.readouterr()

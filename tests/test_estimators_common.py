@@ -6,6 +6,7 @@ Then scikit-learn's own estimator checks (``parametrize_with_checks``) run where
 checks that cannot pass are listed, with the reason, in ``EXPECTED_FAILED_CHECKS`` below.
 """
 
+import inspect
 import pickle
 import re
 import warnings
@@ -23,6 +24,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import estimators
 from estimators._classical import FeatureReshaper, LabelEncodedClassifier
+from estimators.rnn import RecurrentClassifier
 from featurestore import features
 
 NAMES = estimators.available()
@@ -52,7 +54,7 @@ def build(name, **params):
     makes these tiny fits a hundred times slower.
     """
     estimator = estimators.build(name, **{**estimators.get_spec(name).test_params, **params})
-    if "n_threads" in estimator.get_params(deep=False) and "n_threads" not in params:
+    if "n_threads" in estimators.run_params(estimator) and "n_threads" not in params:
         estimator.set_params(n_threads=1)
     return estimator
 
@@ -97,12 +99,39 @@ def test_clone_get_set_params(name):
         estimator.set_params(**{key: values[-1]})
         assert estimator.get_params()[key] == values[-1]
         assert clone(estimator).get_params()[key] == values[-1]
-    if is_torch(estimator):  # a grid reaches inside the net: module__* and optimizer__*
+    if is_torch(estimator):  # a grid reaches inside the net: flat module knobs and optimizer__*
         test_params = estimators.get_spec(name).test_params
-        module_key = next(key for key in test_params if key.startswith("module__"))
-        estimator.set_params(optimizer__weight_decay=0.01, **{module_key: test_params[module_key]})
+        knob = next(key for key in test_params if key in type(estimator).module_params)
+        estimator.set_params(optimizer__weight_decay=0.01, **{knob: test_params[knob]})
         assert clone(estimator).get_params()["optimizer__weight_decay"] == 0.01
-        assert module_key in clone(estimator).get_params()
+        assert clone(estimator).get_params()[knob] == test_params[knob]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameters_are_flat_and_documented(name):
+    """Each ``__init__`` parameter is documented (numpydoc) in the class or one of its bases."""
+    cls = estimators.get_spec(name).load()
+    docs = "\n".join(klass.__doc__ or "" for klass in cls.__mro__ if klass.__module__.startswith("estimators"))
+    documented = {word for line in re.findall(r"^ {4}(\w+(?:, \w+)*)(?:, \.\.\.)? :", docs, re.M)
+                  for word in line.split(", ")}
+    params = [p.name for p in inspect.signature(cls.__init__).parameters.values()
+              if p.kind is p.KEYWORD_ONLY]
+    assert params and set(params) <= documented, sorted(set(params) - documented)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spec_grid_and_run_params_use_the_class_own_names(name):
+    spec = estimators.get_spec(name)
+    own = spec.load()().get_params(deep=False)
+    assert all(key in own or key.startswith("optimizer__") for key in spec.param_grid)
+    assert set(estimators.run_params(spec.load()())) <= set(own)
+
+
+def test_a_module_declares_several_entries():
+    recurrent = {name: estimators.get_spec(name) for name in ("rnn", "lstm", "gru", "blstm")}
+    assert {spec.module for spec in recurrent.values()} == {"rnn"}
+    assert len({spec.class_name for spec in recurrent.values()}) == 4
+    assert estimators.build("blstm", hidden_size=5).get_params_for("module")["bidirectional"] is True
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -248,7 +277,7 @@ def hybrid_members():
     """An SVM (flattening the images itself) and a CNN, both on the CNN's test images."""
     X, y = data("cnn")
     members = [
-        ("svm", build("svm", reshape__mode="flatten")),
+        ("svm", build("svm", features="flatten")),
         ("cnn", build("cnn", random_state=0)),
     ]
     return members, X, y
@@ -276,12 +305,6 @@ def test_stacking_classical_and_torch():
 #: Every scikit-learn check an estimator here is known to fail, by estimator class, and why.
 #: Checks are strict xfails: a check that starts passing fails the test, to be removed from here.
 EXPECTED_FAILED_CHECKS = {
-    "ClassicalPipeline": {
-        "check_estimators_overwrite_params": "Pipeline fits its steps in place (scikit-learn "
-        "xfails this check for Pipeline itself)",
-        "check_dont_overwrite_parameters": "Pipeline fits its steps in place (scikit-learn "
-        "xfails this check for Pipeline itself)",
-    },
     "TorchClassifier": {
         "check_no_attributes_set_in_init": "skorch's NeuralNet.__init__ sets history_, "
         "initialized_ and virtual_params_, and stores each module__* key as an attribute",
@@ -302,28 +325,27 @@ EXPECTED_FAILED_CHECKS_BY_NAME = {
 }
 
 
-#: The torch net that scikit-learn's checks run on (see _checked_estimators).
-TORCH_REPRESENTATIVE = "lstm"
-
-
 def _checked_estimators():
     """The estimators scikit-learn's checks apply to, as (name, instance).
 
-    The checks feed 2-D ``X`` of a few columns. Classical pipelines take it (flattened: the
-    ``"stats"`` summary of a few columns is too poor for the checks' accuracy thresholds).
-    Image and sequence nets do not take 2-D input at all (scikit-learn would skip them), and the
-    waveform front ends need thousands of samples. So the torch nets are represented by one
-    recurrent net, reading each row as a waveform cut into frames of one sample; its base class
-    ``TorchClassifier`` is what the checks exercise, and it is shared by every net.
+    The checks feed 2-D ``X`` of a few columns. The classical estimators take it (flattened: the
+    ``"stats"`` summary of a few columns is too poor for the checks' accuracy thresholds). Image
+    and sequence nets do not take 2-D input at all (scikit-learn would skip them), and the
+    waveform front ends need thousands of samples. So the torch nets are represented by the four
+    recurrent nets, reading each row as a waveform cut into frames of one sample; their base class
+    ``TorchClassifier`` is what the checks exercise, and it is shared by every net (the flat
+    parameters of the others are checked by the tests above: clone, get/set_params, grids).
     """
     for name in NAMES:
         estimator = build(name)
         if is_torch(estimator):
             continue
-        if "reshape__mode" in estimator.get_params():
-            estimator.set_params(reshape__mode="flatten")
+        if "features" in estimator.get_params():
+            estimator.set_params(features="flatten")
         yield name, estimator
-    yield TORCH_REPRESENTATIVE, build(TORCH_REPRESENTATIVE, module__frame_length=1, random_state=0)
+    for name in NAMES:  # the recurrent nets read a 2-D row as a waveform cut into 1-sample frames
+        if isinstance(build(name), RecurrentClassifier):
+            yield name, build(name, frame_length=1, random_state=0)
     yield "reshaper", FeatureReshaper()
     yield "reshaper", FeatureReshaper(mode="stats")
     from xgboost import XGBClassifier
@@ -336,10 +358,10 @@ _NAME_OF = {id(estimator): name for name, estimator in _CHECKED}
 
 
 def _expected_failed_checks(estimator):
-    return {
-        **EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {}),
-        **EXPECTED_FAILED_CHECKS_BY_NAME.get(_NAME_OF.get(id(estimator)), {}),
-    }
+    by_class = {}
+    for cls in reversed(type(estimator).__mro__):  # a subclass inherits its bases' failures
+        by_class.update(EXPECTED_FAILED_CHECKS.get(cls.__name__, {}))
+    return {**by_class, **EXPECTED_FAILED_CHECKS_BY_NAME.get(_NAME_OF.get(id(estimator)), {})}
 
 
 @parametrize_with_checks(

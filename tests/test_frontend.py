@@ -189,7 +189,8 @@ def test_default_front_end_classifier_is_torch_classifier():
     X, y = data("mstnet")
     params = {**estimators.get_spec("mstnet").test_params, "random_state": 0, "clip_grad_norm": 3.0}
     ours = estimators.build("mstnet", **params).fit(X, y)
-    plain = TorchClassifier(MSTNet, **params).fit(X, y)
+    knobs = type(ours).module_params  # a plain TorchClassifier takes them as module__*
+    plain = TorchClassifier(MSTNet, **{f"module__{k}" if k in knobs else k: v for k, v in params.items()}).fit(X, y)
     assert isinstance(ours, FrontEndClassifier)
     np.testing.assert_array_equal(ours.predict_proba(X), plain.predict_proba(X))
     assert ours.history[:, "valid_loss"] == plain.history[:, "valid_loss"]
@@ -393,10 +394,10 @@ def test_sr_reaches_the_learnable_mel():
     ({"forcing_mel": {"n_mels": 40}, "forcing_epochs": 1}, "forcing_mel.*n_mels=40"),
     ({"forcing_mel": {"fmax": 9000.0}, "forcing_epochs": 1, "sr": 8000}, "forcing_mel.*fmax=9000"),
     ({"sr": 0}, "sr=0"),
-    ({"module__backbone": "vgg"}, "backbone='vgg'"),
-    ({"module__power": 3}, "power=3"),
-    ({"module__kernel_height": 17}, "kernel_height=17"),
-    ({"module__hop_length": 256}, "20"),  # too few frames for PiczakNet
+    ({"backbone": "vgg"}, "backbone='vgg'"),
+    ({"power": 3}, "power=3"),
+    ({"kernel_height": 17}, "kernel_height=17"),
+    ({"hop_length": 256}, "20"),  # too few frames for PiczakNet
 ])
 def test_bad_parameters_raise_value_errors_naming_them(params, match):
     X, y = data("deepfourier")

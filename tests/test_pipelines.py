@@ -10,8 +10,9 @@ import featurestore.audio as audio_io
 from featurestore import extract, load_dataset
 from pipelines import (ClipSplitter, FeatureLoader, LeakageError, SegmentClassifier, adapt_input,
                        cross_validate, grid_search, make_ensemble, make_pipeline)
+import estimators
 from estimators import check_params
-from pipelines.build import clips_in, prefix_params
+from pipelines.build import clips_in, pipeline_params
 
 AUDIO = {"sr": 8000, "duration": 0.5}
 MFCC = {"n_mfcc": 13, "n_fft": 256, "hop_length": 128, "n_mels": 20}
@@ -104,7 +105,8 @@ def test_cross_validation_trains_on_other_folds_only(us8k):
 def test_grid_search_keeps_per_fold_scores_and_out_of_fold_predictions(us8k):
     ds, sets = us8k
     pipeline = make_pipeline("softmax", sets["mfcc"])
-    grid = prefix_params(pipeline, {"clf__C": [0.01, 1.0]})
+    grid = pipeline_params(pipeline, {"C": [0.01, 1.0]})
+    assert grid == {"model__C": [0.01, 1.0]}
     cv_results, results, best, model = grid_search(pipeline, grid, ds.clips, progress=False)
     assert len(cv_results) == 2 and {"fold1_accuracy", "fold3_f1_macro", "std_balanced_accuracy"} <= set(cv_results)
     assert cv_results["mean_accuracy"].iloc[best] == cv_results["mean_accuracy"].max()
@@ -116,8 +118,12 @@ def test_grid_search_keeps_per_fold_scores_and_out_of_fold_predictions(us8k):
 def test_unknown_parameter_fails_before_training(us8k):
     ds, sets = us8k
     FoldRecorder.seen = []
-    with pytest.raises(ValueError, match="Did you mean 'model__clf__C'"):
-        check_params(make_pipeline("softmax", sets["mfcc"]), {"model__clf__CC": [1]}, "softmax")
+    with pytest.raises(ValueError, match="Did you mean 'model__C'"):
+        check_params(make_pipeline("softmax", sets["mfcc"]), {"model__CC": [1]}, "softmax")
+    with pytest.raises(ValueError, match="softmax has no parameter 'CC'. Did you mean 'C'"):
+        pipeline_params(make_pipeline("softmax", sets["mfcc"]), {"CC": [1]}, "softmax")
+    with pytest.raises(ValueError, match="no parameter 'clf__C'. Its parameters: C, features, max_iter"):
+        pipeline_params(make_pipeline("softmax", sets["mfcc"]), {"clf__C": [1]}, "softmax")
     with pytest.raises(ValueError, match="Invalid parameter"):
         grid_search(make_pipeline(FoldRecorder(), sets["mfcc"]), {"model__nope": [1]}, ds.clips, progress=False)
     assert FoldRecorder.seen == []
@@ -125,7 +131,7 @@ def test_unknown_parameter_fails_before_training(us8k):
 
 def test_sklearn_gridsearchcv_with_folds(us8k):
     ds, sets = us8k
-    search = GridSearchCV(make_pipeline("softmax", sets["mfcc"]), {"model__clf__C": [0.1, 1.0]},
+    search = GridSearchCV(make_pipeline("softmax", sets["mfcc"]), {"model__C": [0.1, 1.0]},
                           cv=ClipSplitter(ds.clips), n_jobs=2)
     search.fit(ds.clips["clip_id"].to_numpy(), ds.clips["label"].to_numpy())
     assert pd.DataFrame(search.cv_results_).shape[0] == 2 and search.best_score_ > 0.9
@@ -150,10 +156,25 @@ def test_segment_voting_in_a_pipeline(us8k):
     ds, sets = us8k
     pipeline = make_pipeline("softmax", sets["mel"], input="image", segment_window=8)
     assert isinstance(pipeline.named_steps["model"], SegmentClassifier)
-    assert prefix_params(pipeline, {"clf__C": [1], "window": [4]}) == {
-        "model__estimator__clf__C": [1], "model__window": [4]}
+    assert pipeline_params(pipeline, {"C": [1], "window": [4]}) == {
+        "model__estimator__C": [1], "model__window": [4]}
     result = cross_validate(pipeline, ds.clips, progress=False)
     assert "window_accuracy" in result.folds and result.mean("accuracy") > 0.8
+
+
+def test_run_settings_reach_only_the_estimators_that_declare_them():
+    settings = {"random_state": 7, "device": "cuda", "max_epochs": 3, "n_threads": None}
+    xgb = make_pipeline("xgboost", None, run_settings=settings)
+    assert xgb.get_params()["model__random_state"] == 7
+    assert "device" not in xgb.named_steps["model"].get_params(deep=False)  # not XGBoost's own device
+    assert xgb.named_steps["model"]._make_pipeline()[-1].estimator.get_params()["device"] is None
+    svm = make_pipeline("svm", None, run_settings=settings)
+    assert svm.named_steps["model"].get_params() == estimators.build("svm").get_params()
+    lstm = make_pipeline("lstm", None, segment_window=4, run_settings=settings, max_epochs=5)
+    params = lstm.get_params()
+    assert params["model__estimator__random_state"] == 7 and params["model__estimator__device"] == "cuda"
+    assert params["model__estimator__max_epochs"] == 5  # the caller's parameters win
+    assert params["model__estimator__n_threads"] is None  # None: left at the estimator's default
 
 
 def test_clips_in_drops_skipped_clips(us8k):

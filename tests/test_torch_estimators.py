@@ -6,6 +6,7 @@ of the base class (validation split, early stopping, optimizers, schedules, erro
 the fastest networks. Everything runs on one torch thread with a few epochs.
 """
 
+import inspect
 import pickle
 
 import numpy as np
@@ -130,9 +131,9 @@ def test_integer_labels_round_trip():
 
 # ------------------------------------------------------------- parameters and cloning
 def test_params_clone_and_module_optimizer_params():
-    net = tiny("cnn", module__batch_norm=True, optimizer__weight_decay=1e-3)
+    net = tiny("cnn", batch_norm=True, optimizer__weight_decay=1e-3)
     params = net.get_params(deep=False)
-    assert params["module__batch_norm"] is True
+    assert params["batch_norm"] is True
     assert params["optimizer__weight_decay"] == 1e-3
     assert params["device"] == "auto" and params["valid_fraction"] == 0.2
     twin = clone(net)
@@ -144,9 +145,33 @@ def test_params_clone_and_module_optimizer_params():
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.module_.modules())
     assert net.optimizer_.param_groups[0]["weight_decay"] == 1e-3
 
-    net.set_params(module__channels=(3, 3, 3))  # re-initialises the fitted module
+    net.set_params(channels=(3, 3, 3))  # re-initialises the fitted module
     assert net.module_.features[0].out_channels == 3
     assert net.fit(X, y).predict(X).shape == (len(X),)
+
+
+@pytest.mark.parametrize("name", TORCH_NETS)
+def test_flat_module_params_reach_the_module(name):
+    net = tiny(name)
+    knobs = type(net).module_params
+    accepted = inspect.signature(net.module).parameters
+    assert knobs and set(knobs) <= set(accepted) and set(knobs) <= set(net.get_params(deep=False))
+    routed = net.get_params_for("module")
+    assert all(routed[knob] is getattr(net, knob) for knob in knobs)
+
+
+def test_old_module_spelling_warns_and_wins():
+    X, y = noise("lstm")
+    with pytest.warns(FutureWarning, match="module__hidden_size is deprecated for LSTMClassifier; use hidden_size"):
+        net = tiny("lstm", module__hidden_size=6).fit(X, y)
+    assert net.module_.rnn.hidden_size == 6 and net.hidden_size == 8  # the SPEC's test value, unused
+
+
+def test_recurrent_cell_is_the_class_s():
+    X, y = noise("lstm")
+    assert tiny("gru").fit(X, y).module_.rnn.mode == "GRU"
+    with pytest.raises(ValueError, match="module__cell='gru': LSTMClassifier fixes cell='lstm'"):
+        tiny("lstm", module__cell="gru").fit(X, y)
 
 
 def test_unfitted_net_raises_not_fitted():
@@ -224,11 +249,11 @@ def test_recurrent_nets_frame_raw_waveforms():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((12, 450)).astype(np.float32)
     y = np.repeat(["a", "b"], 6)
-    net = tiny("gru", module__frame_length=100).fit(X, y)
+    net = tiny("gru", frame_length=100).fit(X, y)
     assert net.module_.rnn.input_size == 100
     assert net.predict(X).shape == (12,)
     with pytest.raises(ValueError, match="frame_length=500 is longer than the waveforms"):
-        tiny("gru", module__frame_length=500).fit(X, y)
+        tiny("gru", frame_length=500).fit(X, y)
 
 
 # -------------------------------------------------------- validation split, early stopping
@@ -271,7 +296,7 @@ def test_early_stopping_restores_the_best_epoch():
     # a large learning rate on random labels: the validation loss soon rises, training stops
     X, y = noise("lstm", n_per_class=12)
     net = tiny("lstm", lr=0.05, max_epochs=30, patience=3, valid_fraction=0.25,
-               module__hidden_size=32, standardize=False).fit(X, y)  # net.forward takes X as is
+               hidden_size=32, standardize=False).fit(X, y)  # net.forward takes X as is
     losses = net.history[:, "valid_loss"]
     best = int(np.argmin(losses))
     assert len(losses) < 30 and best < len(losses) - 1  # stopped early, after the best epoch
@@ -400,7 +425,7 @@ def test_resnet18_loads_a_torchvision_style_state_dict(tmp_path):
 
     X, y = noise("resnet18")
     with pytest.warns(UserWarning, match="skipped its fc layer"):
-        net = tiny("resnet18", module__weights_path=str(path), max_epochs=1).fit(X, y)
+        net = tiny("resnet18", weights_path=str(path), max_epochs=1).fit(X, y)
     assert net.predict(X).shape == (len(X),)
 
 
@@ -412,7 +437,7 @@ def test_cnn_learns_which_frequency_band_is_loud():
     X = rng.standard_normal((n, 1, bands, 16)).astype(np.float32)
     for label in range(3):  # class k: rows 5k..5k+3 carry +2
         X[y == label, :, 5 * label: 5 * label + 4] += 2.0
-    net = estimators.build("cnn", module__channels=(4, 8, 8), module__n_hidden=16,
+    net = estimators.build("cnn", channels=(4, 8, 8), n_hidden=16,
                            max_epochs=30, valid_fraction=None, random_state=0)
     net.fit(X[:60], y[:60])
     assert net.score(X[60:], y[60:]) >= 0.8  # chance: 1/3
@@ -426,7 +451,7 @@ def test_lstm_learns_which_feature_drifts():
     ramp = np.linspace(0, 2, steps, dtype=np.float32)
     for label in range(3):  # class k: feature k rises over time
         X[y == label, :, label] += ramp
-    net = estimators.build("lstm", module__hidden_size=16, max_epochs=25, lr=1e-2,
+    net = estimators.build("lstm", hidden_size=16, max_epochs=25, lr=1e-2,
                            valid_fraction=None, random_state=0)
     net.fit(X[:60], y[:60])
     assert net.score(X[60:], y[60:]) >= 0.8
