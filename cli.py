@@ -12,12 +12,16 @@
     python cli.py predict --model results/RUN/model.joblib FILE...
     python cli.py datasets | features | estimators | cache list | cache remove PATH
 
-Every command accepts --help; bad input exits with status 2 and a one-line reason.
+Every command accepts --help. Bad input (a user error: see USER_ERRORS in cli.py) exits with status 2
+and a one-line reason; any other exception is a bug and shows its traceback. `predict` exits 1 when
+some files could not be classified. Output cut short by a closed pipe (`cli.py estimators | head`)
+ends quietly with status 141, as a program killed by SIGPIPE does in a shell.
 """
 
 import argparse
 import ast
 import json
+import os
 import sys
 from contextlib import contextmanager, nullcontext
 
@@ -38,6 +42,36 @@ def parse_value(text):
         return ast.literal_eval(text.strip())
     except (ValueError, SyntaxError):
         return text.strip()
+
+
+def parse_folds(text):
+    """``"1,2"`` -> ``[1, 2]``; :class:`UsageError` naming ``--folds`` and the value otherwise."""
+    try:
+        return [int(f) for f in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--folds {text!r}: expected comma-separated fold numbers, e.g. 1,2") from None
+
+
+def check_folds(folds, dataset):
+    """:class:`UsageError` if a fold of ``--folds`` is not among the data set's folds."""
+    if folds is None:
+        return
+    if not dataset.has_folds:
+        raise UsageError(f"--folds: data set {dataset.name!r} has no predefined folds (it is split by k-fold)")
+    absent = sorted(set(folds) - set(dataset.folds))
+    if absent:
+        raise UsageError(f"--folds: fold(s) {absent} have no clips; the folds present are {dataset.folds}")
+
+
+def check_estimators(names):
+    """:class:`UsageError` (with a close match) for a name that is not a registered estimator."""
+    import estimators
+
+    for name in names:
+        try:
+            estimators.get_spec(name)
+        except ValueError as exc:  # estimators raises ValueError for an unknown name: the user's input here
+            raise UsageError(f"--estimator: {exc}") from None
 
 
 def parse_settings(items):
@@ -243,8 +277,13 @@ def experiment_from_args(args):
     from pipelines.experiment import Experiment
 
     settings = parse_settings(args.set)
-    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    folds = parse_folds(args.folds) if args.folds else None
+    if args.output:
+        from pipelines.experiment import check_output
+
+        check_output(args.output)  # before the data set is read, let alone trained on
     dataset, store = open_dataset(args), open_store(args)
+    check_folds(folds, dataset)
     with cluster_session(args, store, dataset) as client:
         parallel = {"n_jobs": args.n_jobs}
         if client is not None:
@@ -258,6 +297,7 @@ def experiment_from_args(args):
 
 
 def cmd_grid(args):
+    check_estimators([args.estimator])
     grid = parse_param_grid(args.param_grid) if args.param_grid else None
     with experiment_from_args(args) as experiment:
         experiment.grid(args.estimator, kind=args.feature, param_grid=grid, scoring=args.scoring,
@@ -265,6 +305,7 @@ def cmd_grid(args):
 
 
 def cmd_cv(args):
+    check_estimators([args.estimator])
     params = {k: v[0] for k, v in parse_param_grid(args.params).items()} if args.params else {}
     with experiment_from_args(args) as experiment:
         experiment.cv(args.estimator, kind=args.feature, params=params, segments=args.segments, vote=args.vote)
@@ -272,6 +313,7 @@ def cmd_cv(args):
 
 def cmd_ensemble(args):
     names = [n.strip() for n in args.estimators.split(",") if n.strip()]
+    check_estimators(names)
     with experiment_from_args(args) as experiment:
         experiment.ensemble(names, method=args.method)
 
@@ -285,8 +327,19 @@ def cmd_report(args):
 def cmd_predict(args):
     from pipelines.predict import predict_files
 
-    predictions = predict_files(args.model, args.files, hop=args.hop)
-    print(predictions.to_string(index=False))
+    failed = []
+
+    def report_failure(path, exc):
+        failed.append(path)
+        print(f"error: {exc}", file=sys.stderr)  # AudioError names the file and the problem
+
+    predictions = predict_files(args.model, args.files, hop=args.hop, on_error=report_failure)
+    if len(predictions):
+        print(predictions.to_string(index=False))
+    if failed:
+        print(f"{len(failed)} of {len(args.files)} files could not be classified", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_demo(args):
@@ -361,23 +414,46 @@ def build_parser():
     return parser
 
 
+def user_errors():
+    """The exceptions that mean bad input, reported in one line: every other one is a bug.
+
+    The store's errors (:class:`FeatureStoreError`, its :class:`ParameterError` among them), bad
+    command-line input (:class:`UsageError`), a ``--model`` that is not a model and a results folder
+    that cannot be written or read. Imported here, not at the top, so that ``--help`` stays fast.
+    """
+    from featurestore.errors import FeatureStoreError
+    from pipelines.experiment import ResultsFolderError
+    from pipelines.predict import ModelFileError
+
+    return UsageError, FeatureStoreError, ModelFileError, ResultsFolderError
+
+
+def quiet_broken_pipe():
+    """Send the rest of stdout to devnull: its reader (``| head``) has gone, and Python would
+    otherwise report a second BrokenPipeError when it flushes stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from featurestore.errors import FeatureStoreError
-
+    expected = user_errors()
     try:
-        args.func(args)
+        code = args.func(args) or 0
+        sys.stdout.flush()  # a closed pipe shows here when the output was buffered
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        return 141  # 128 + SIGPIPE, what a shell reports for a program stopped by a closed pipe
     except KeyboardInterrupt:
         print("interrupted: what was computed is stored; run the same command again to resume", file=sys.stderr)
         return 130
-    except (UsageError, FeatureStoreError, ValueError, KeyError, FileNotFoundError) as exc:
+    except expected as exc:
         if args.debug:
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@ set's folds, and a results folder with tables, figures, the refitted model and a
 
 A results folder holds ``run.json`` (headline scores, read by ``report``), ``cv_results.csv``,
 ``best_params.json``, ``folds.csv``, ``predictions.csv`` (out-of-fold), ``per_class.csv``,
-``confusion_matrix.png``, ``learning_curves.png`` (torch nets), ``model.joblib`` and ``summary.md``.
+``confusion_matrix.png``, ``learning_curves.png`` (torch nets), ``skipped.csv`` (the clips left out:
+missing or unusable audio, with the reason), ``model.joblib`` and ``summary.md``.
+
+A results folder is created atomically and never shared: two runs started in the same second get
+``...-<time>`` and ``...-<time>-2``; an explicit ``output`` must be new or an empty folder.
 
 Augmented copies (``--set augment.copies=2 --set augment.pitch_shift=2``, see :func:`augment_settings`)
 are extracted into the store after the main features and given to every pipeline, whose ``fit`` adds
@@ -11,6 +15,7 @@ the copies of its training clips (``augment_copies``, a parameter a grid can tun
 out-of-fold predictions and scores hold the original clips only.
 """
 
+import itertools
 import json
 import os
 import time
@@ -18,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 
 import joblib
+import pandas as pd
+from sklearn.base import clone
 
 import estimators
 from estimators import check_params
@@ -28,10 +35,81 @@ from featurestore.errors import ParameterError
 from pipelines import reports
 from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline,
                              prefix_params, set_sample_rate)
-from pipelines.evaluate import METRICS, cross_validate, grid_search
+from pipelines.evaluate import METRICS, _fit_params, cross_validate, grid_search
 from pipelines.splits import ClipSplitter
 
 COMMON_PARAMS = ("random_state", "device", "max_epochs", "n_threads")
+
+
+class ResultsFolderError(Exception):
+    """A results folder cannot be written (an ``--output`` that holds files) or read (no ``run.json``)."""
+
+
+def new_folder(parent, stem):
+    """Create ``parent/stem``, or ``stem-2``, ``stem-3``... if taken, and return it.
+
+    ``mkdir`` without ``exist_ok`` either creates the folder or fails: the creation is atomic, so
+    two runs (threads or processes) never get the same folder.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        folder = parent / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+
+
+def check_output(output):
+    """Raise :class:`ResultsFolderError` if ``output`` exists and is not an empty folder.
+
+    Called before a run starts, so that a taken ``--output`` fails in a second, not after the training.
+    """
+    path = Path(output)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ResultsFolderError(f"--output {path} exists and is not empty: results are never written over "
+                                 "another run's; choose a new folder")
+
+
+def output_folder(output):
+    """Create the explicit results folder ``output`` (an existing empty folder is used) and return it."""
+    path = Path(output)
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        check_output(path)  # another run may have written it since this one started
+    return path
+
+
+def timestamp():
+    """Local time to the second, as used in results folder names: ``20260105-142501``."""
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def skipped_clips(dataset, feature_sets):
+    """The clips a run left out: rows of missing audio, and clips whose audio or features were unusable.
+
+    Parameters
+    ----------
+    dataset : featurestore.Dataset
+    feature_sets : list of featurestore.FeatureSet
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``clip_id``, ``path``, ``reason``; one row per clip (the first reason when several
+        feature sets skipped it).
+    """
+    rows = [*dataset.skipped, *(row for fs in feature_sets for row in fs.skipped)]
+    table = pd.DataFrame([{k: row.get(k) for k in ("clip_id", "path", "reason")} for row in rows],
+                         columns=["clip_id", "path", "reason"])
+    return table.drop_duplicates("clip_id", ignore_index=True)
 
 
 class Experiment:
@@ -112,7 +190,7 @@ class Experiment:
     def _check_settings(self, kinds):
         stray = set(self.settings) - set(kinds) - {"audio", "augment"}
         if stray:
-            raise ValueError(f"--set names feature kind {sorted(stray)[0]!r}, which this run does not use "
+            raise ParameterError(f"--set names feature kind {sorted(stray)[0]!r}, which this run does not use "
                              f"(it uses {', '.join(sorted(set(kinds)))})")
 
     def _augment(self, params=None):
@@ -155,60 +233,86 @@ class Experiment:
     def _splitter(self, clips):
         return ClipSplitter(clips, folds=self.folds, random_state=self.seed)
 
+    def _check_output(self):
+        if self.output:
+            check_output(self.output)
+
     def _folder(self, command, name):
         if self.output:
-            folder = Path(self.output)
-        else:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            folder = Path("results") / f"{command}-{name}-{self.dataset.name}-{stamp}"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+            return output_folder(self.output)
+        return new_folder("results", f"{command}-{name}-{self.dataset.name}-{timestamp()}")
 
-    # ------------------------------------------------------------------ commands
-    def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean"):
-        """Grid search of estimator ``name``; returns the results folder."""
+    def _check_params(self, pipeline, params, name):
+        """``check_params`` of the user's parameter names, as a :class:`ParameterError`."""
+        try:
+            check_params(pipeline, params, name)
+        except ValueError as exc:  # a name the user typed: one line, not a traceback
+            raise ParameterError(str(exc)) from exc
+
+    def _refit(self, label, model, clips):
+        """Fit ``model`` on all clips, saying so: after the progress bar ends this can take minutes."""
+        print(f"refitting {label} on all {len(clips)} clips ...", flush=True)
         start = time.perf_counter()
+        X, y = clips["clip_id"].to_numpy(dtype=str), clips["label"].to_numpy()
+        model.fit(X, y, **_fit_params(model, clips["group"].to_numpy()))
+        print(f"refitted {label} in {time.perf_counter() - start:.1f} s", flush=True)
+        return model
+
+    def _search(self, command, name, kind, grid, *, scoring="accuracy", segments=None, vote="mean"):
+        """Cross-validate every candidate of ``grid``, refit the best on all clips, write the results folder.
+
+        Returns
+        -------
+        folder : pathlib.Path
+        cv_results : pandas.DataFrame
+        result : CVResult
+            The best candidate's.
+        """
+        start = time.perf_counter()
+        self._check_output()
         pipeline, kind, feature_params = self._pipeline(name, kind, segments=segments, vote=vote)
         self._check_settings([kind])
-        grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
         grid = prefix_params(pipeline, grid)
-        check_params(pipeline, grid, name)
+        self._check_params(pipeline, grid, name)
         augment = self._augment(grid)
         fs = self._use_sets(pipeline, kind, feature_params, augment)
         clips = clips_in(self.dataset, fs)
-        cv_results, results, best, model = grid_search(pipeline, grid, clips, splitter=self._splitter(clips),
-                                                       scoring=scoring, n_jobs=self.n_jobs, progress=self.progress)
+        cv_results, results, best, _ = grid_search(pipeline, grid, clips, splitter=self._splitter(clips),
+                                                   scoring=scoring, n_jobs=self.n_jobs, refit=False,
+                                                   progress=self.progress, desc=command)
         print(reports.format_cv_table(cv_results, metric=scoring))
-        folder = self._folder("grid", name)
+        model = self._refit(name, clone(pipeline).set_params(**results[best].params), clips)
+        folder = self._folder(command, name)
         write_run(folder, name=name, estimator=name, kind=kind, result=results[best], model=model,
                   cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
-                  scoring=scoring, augment=augment)
-        print(f"best {scoring}: {cv_results[f'mean_{scoring}'].iloc[best]:.3f}; results in {folder}")
+                  scoring=scoring, augment=augment, skipped=skipped_clips(self.dataset, [fs]))
+        return folder, cv_results, results[best]
+
+    # ------------------------------------------------------------------ commands
+    def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean"):
+        """Grid search of estimator ``name`` (its registry grid by default); returns the results folder."""
+        grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
+        folder, cv_results, _ = self._search("grid", name, kind, grid, scoring=scoring, segments=segments, vote=vote)
+        print(f"best {scoring}: {cv_results[f'mean_{scoring}'].max():.3f}; results in {folder}")
         return folder
 
     def cv(self, name, *, kind=None, params=None, segments=None, vote="mean"):
-        """Cross-validate one configuration of ``name``; returns the results folder."""
-        start = time.perf_counter()
-        pipeline, kind, feature_params = self._pipeline(name, kind, params, segments=segments, vote=vote)
-        self._check_settings([kind])
-        augment = self._augment(params)
-        fs = self._use_sets(pipeline, kind, feature_params, augment)
-        clips = clips_in(self.dataset, fs)
-        cv_results, results, best, model = grid_search(pipeline, {}, clips, splitter=self._splitter(clips),
-                                                       n_jobs=self.n_jobs, progress=self.progress, desc="cv")
-        print(reports.format_cv_table(cv_results))
-        folder = self._folder("cv", name)
-        write_run(folder, name=name, estimator=name, kind=kind, result=results[0], model=model,
-                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
-                  augment=augment)
-        print(f"accuracy {results[0].mean('accuracy'):.3f} +/- {results[0].std('accuracy'):.3f}; results in {folder}")
+        """Cross-validate one configuration of ``name``: a search over the one candidate ``params``.
+
+        Returns the results folder, whose ``run.json``, ``best_params.json`` and ``summary.md`` record
+        ``params`` as set on the pipeline.
+        """
+        grid = {key: [value] for key, value in (params or {}).items()}
+        folder, _, result = self._search("cv", name, kind, grid, segments=segments, vote=vote)
+        print(f"accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}; results in {folder}")
         return folder
 
     def ensemble(self, names, *, method="soft"):
         """Cross-validate a voting or stacking ensemble of ``names``; returns the results folder."""
         if len(names) < 2:
-            raise ValueError("an ensemble needs at least two estimators")
+            raise ParameterError(f"an ensemble needs at least two estimators, not {names}")
         start = time.perf_counter()
+        self._check_output()
         built = [self._pipeline(name) for name in names]
         self._check_settings([kind for _, kind, _ in built])
         augment = self._augment()
@@ -221,24 +325,30 @@ class Experiment:
         model = make_ensemble(members, method, clips)
         result = cross_validate(model, clips, splitter=self._splitter(clips), n_jobs=self.n_jobs,
                                 progress=self.progress)
-        model.fit(clips["clip_id"].to_numpy(dtype=str), clips["label"].to_numpy())
         label = f"{method}-{'+'.join(names)}"
+        model = self._refit(label, model, clips)
         folder = self._folder("ensemble", label)
         write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
                   model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
-                  wall_time=time.perf_counter() - start, augment=augment)
+                  wall_time=time.perf_counter() - start, augment=augment, skipped=skipped_clips(self.dataset, sets))
         print(f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}; results in {folder}")
         return folder
 
 
 def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
-              scoring="accuracy", augment=None):
+              scoring="accuracy", augment=None, skipped=None):
     """Write a results folder (see the module docstring).
 
     ``augment`` (from :func:`augment_settings`) is recorded as ``augmentation`` in ``run.json``
     (``copies``, ``seed`` and the bounds; null without) and described in ``summary.md``.
+    ``skipped`` (from :func:`skipped_clips`; none when omitted) is written to ``skipped.csv``, counted
+    as ``n_skipped`` in ``run.json`` and stated in ``summary.md``, so that a score says what it was
+    computed on.
     """
     folder = Path(folder)
+    if skipped is None:
+        skipped = skipped_clips(dataset, [])
+    skipped.to_csv(folder / "skipped.csv", index=False)
     labels = sorted(result.predictions["label"].unique())
     if cv_results is not None:
         table = cv_results.copy()
@@ -255,18 +365,20 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
     if any(result.histories):
         reports.plot_learning_curves(result.histories, folder / "learning_curves.png", title=name)
         figures.append("learning_curves.png")
-    joblib.dump({"model": model, "audio": feature_set.audio, "estimator": estimator, "feature": kind,
-                 "dataset": dataset.name, "classes": labels}, folder / "model.joblib")
+    _save_model(folder / "model.joblib", {"model": model, "audio": feature_set.audio, "estimator": estimator,
+                                          "feature": kind, "dataset": dataset.name, "classes": labels})
     augmentation = None
     if augment:
         augmentation = {"copies": augment["copies"], "seed": augment["seed"], **augment["augmentation"].params()}
     run = {"name": name, "estimator": estimator, "feature": kind, "dataset": dataset.name,
            "n_clips": int(len(result.predictions)), "folds": [int(f) for f in result.folds["fold"]],
-           "params": result.params, "augmentation": augmentation, "wall_time": wall_time, **result.summary()}
+           "n_skipped": len(skipped), "params": result.params, "augmentation": augmentation, "wall_time": wall_time,
+           **result.summary()}
     (folder / "run.json").write_text(json.dumps(run, indent=2, default=str))
     headline = ", ".join(f"{m} {run[f'mean_{m}']:.3f} +/- {run[f'std_{m}']:.3f}" for m in METRICS)
     sections = {
         "Result": f"{name} ({kind} features) on {dataset.name}, {len(result.folds)} test folds: {headline}.",
+        "Clips": _describe_clips(run["n_clips"], skipped),
         "Best parameters": f"`{json.dumps(result.params, default=str)}`",
         "Augmentation": _describe_augmentation(augmentation, result.params),
         "Per fold": "```\n" + result.folds.to_string(index=False) + "\n```",
@@ -279,6 +391,22 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         sections["Parameter sets"] = "```\n" + reports.format_cv_table(cv_results, metric=scoring) + "\n```"
     (folder / "summary.md").write_text(reports.summary_markdown(f"{name} on {dataset.name}", sections))
     return run
+
+
+def _save_model(path, bundle):
+    """``joblib.dump`` of ``bundle``, saying so: a large ensemble takes a while to write."""
+    print(f"saving the model to {path} ...", flush=True)
+    start = time.perf_counter()
+    joblib.dump(bundle, path)
+    print(f"saved {path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def _describe_clips(n_clips, skipped):
+    if len(skipped) == 0:
+        return f"Scores are computed on {n_clips} clips; none was skipped."
+    reasons = ", ".join(f"{count} {reason}" for reason, count in skipped["reason"].value_counts().items())
+    return (f"Scores are computed on {n_clips} clips; {len(skipped)} clips were skipped ({reasons}) and are "
+            "listed in [skipped.csv](skipped.csv).")
 
 
 def _describe_augmentation(augmentation, params):
@@ -304,7 +432,7 @@ def report(folders, *, output=None):
     for folder in folders:
         path = Path(folder) / "run.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{folder} is not a results folder (no run.json)")
+            raise ResultsFolderError(f"{folder} is not a results folder (no run.json)")
         runs.append(json.loads(path.read_text()))
     table = reports.comparison_table(runs)
     print(reports.format_comparison(table))
@@ -330,9 +458,10 @@ def run_demo(*, store, n_jobs=2, progress=True, output=None):
     """The main job: extract the demo data's features, cross-validate a few models, compare them."""
     from featurestore import load_dataset
 
+    if output:
+        check_output(output)
     dataset = load_dataset("demo", store.root / "datasets" / "demo")
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    root = Path(output) if output else Path("results") / f"demo-{stamp}"
+    root = output_folder(output) if output else new_folder("results", f"demo-{timestamp()}")
     folders = []
     for name, params, window in DEMO_MODELS:
         experiment = Experiment(dataset, store, n_jobs=n_jobs, progress=progress, output=str(root / name))
