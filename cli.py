@@ -275,8 +275,9 @@ def add_experiment_args(parser):
     parser.add_argument("--segments", type=int, metavar="WINDOW",
                         help="classify clips by voting over windows of WINDOW frames (samples for waveforms)")
     parser.add_argument("--vote", choices=["mean", "majority"], default="mean", help="segment vote (default mean)")
-    parser.add_argument("--output", help="results folder, new or empty (default: results/<command>-<name>-<dataset>-<time>, "
-                                         "where <dataset> is the data set's name or its root's for csv and folder)")
+    parser.add_argument("--output", help="results folder, new or empty (default: "
+                                         "results/<command>-<name>-<dataset>-<time>, where <dataset> is the data "
+                                         "set's name, or its root's for csv and folder)")
 
 
 @contextmanager
