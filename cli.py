@@ -1,6 +1,6 @@
-"""Command line of the audio classification toolkit.
+r"""Command line of the audio classification toolkit.
 
-    python cli.py demo                                  # the main job, on the built-in demo data
+    python cli.py demo                                  # the main job: four models on the built-in demo data
     python cli.py extract --dataset urbansound8k --root PATH --features mel,mfcc --n-jobs 2
     python cli.py grid --estimator lstm                 # grid search (demo data by default)
     python cli.py cv --estimator svm                    # one configuration across the folds
@@ -8,22 +8,33 @@
     python cli.py grid --estimator svm --scheduler tcp://HOST:8786   # on a Dask cluster (extract, cv too)
     python cli.py grid --estimator svm --set augment.copies=2 --set augment.pitch_shift=2 \
         --param-grid '{"augment_copies": [0, 2]}'      # stored augmented copies, tuned by the grid
-    python cli.py report results/*                      # compare runs
+    python cli.py report results/*                      # compare runs, in a new results/report-<time>
     python cli.py predict --model results/RUN/model.joblib FILE...
     python cli.py datasets | features | estimators | cache list | cache remove PATH
 
-Every command accepts --help; bad input exits with status 2 and a one-line reason.
+Every command accepts --help. Bad input (a user error: see user_errors() in cli.py) exits with status 2
+and a one-line reason; any other exception is a bug and shows its traceback. `predict` exits 1 when
+some files could not be classified. Output cut short by a closed pipe (`cli.py estimators | head`)
+ends quietly with status 141, as a program killed by SIGPIPE does in a shell.
 """
 
 import argparse
 import ast
 import json
+import os
 import sys
 from contextlib import contextmanager, nullcontext
 
 
 class UsageError(Exception):
     """Bad command-line input: reported on one line, exit status 2."""
+
+
+#: --n-jobs of every command. One process whose torch fits use every core (they get the machine's cores
+#: divided by --n-jobs): the least memory, no worker processes to start, and on 2 cores within a factor
+#: of two of --n-jobs 2, which runs two fits (or extracts two batches) at once.
+DEFAULT_N_JOBS = 1
+N_JOBS_HELP = f"parallel fits (worker processes) and extraction threads (default {DEFAULT_N_JOBS})"
 
 
 def parse_value(text):
@@ -38,6 +49,36 @@ def parse_value(text):
         return ast.literal_eval(text.strip())
     except (ValueError, SyntaxError):
         return text.strip()
+
+
+def parse_folds(text):
+    """``"1,2"`` -> ``[1, 2]``; :class:`UsageError` naming ``--folds`` and the value otherwise."""
+    try:
+        return [int(f) for f in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--folds {text!r}: expected comma-separated fold numbers, e.g. 1,2") from None
+
+
+def check_folds(folds, dataset):
+    """:class:`UsageError` if a fold of ``--folds`` is not among the data set's folds."""
+    if folds is None:
+        return
+    if not dataset.has_folds:
+        raise UsageError(f"--folds: data set {dataset.name!r} has no predefined folds (it is split by k-fold)")
+    absent = sorted(set(folds) - set(dataset.folds))
+    if absent:
+        raise UsageError(f"--folds: fold(s) {absent} have no clips; the folds present are {dataset.folds}")
+
+
+def check_estimators(names):
+    """:class:`UsageError` (with a close match) for a name that is not a registered estimator."""
+    import estimators
+
+    for name in names:
+        try:
+            estimators.get_spec(name)
+        except ValueError as exc:  # estimators raises ValueError for an unknown name: the user's input here
+            raise UsageError(f"--estimator: {exc}") from None
 
 
 def parse_settings(items):
@@ -104,7 +145,7 @@ def add_dataset_args(parser, default="demo"):
                         help="override a feature or audio parameter, e.g. mel.n_mels=128, audio.sr=16000; "
                              "augment.copies, augment.seed and augment.time_stretch|pitch_shift|noise_snr|gain_db|"
                              "time_shift store augmented copies of the clips for training")
-    parser.add_argument("--n-jobs", type=int, default=1, help="parallel workers (default 1)")
+    parser.add_argument("--n-jobs", type=int, default=DEFAULT_N_JOBS, help=N_JOBS_HELP)
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask cluster: tcp://HOST:PORT of its scheduler, or `local` for a cluster of "
                              "--n-jobs workers on this machine; the store must be on a path every worker sees")
@@ -239,7 +280,9 @@ def add_experiment_args(parser):
     parser.add_argument("--segments", type=int, metavar="WINDOW",
                         help="classify clips by voting over windows of WINDOW frames (samples for waveforms)")
     parser.add_argument("--vote", choices=["mean", "majority"], default="mean", help="segment vote (default mean)")
-    parser.add_argument("--output", help="results folder (default: results/<command>-<name>-<dataset>-<time>)")
+    parser.add_argument("--output", help="results folder, new or empty (default: "
+                                         "results/<command>-<name>-<dataset>-<time>, where <dataset> is the data "
+                                         "set's name, or its root's for csv and folder)")
 
 
 @contextmanager
@@ -248,8 +291,13 @@ def experiment_from_args(args):
     from pipelines.experiment import Experiment
 
     settings = parse_settings(args.set)
-    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    folds = parse_folds(args.folds) if args.folds else None
+    if args.output:
+        from pipelines.experiment import check_output
+
+        check_output(args.output)  # before the data set is read, let alone trained on
     dataset, store = open_dataset(args), open_store(args)
+    check_folds(folds, dataset)
     with cluster_session(args, store, dataset) as client:
         parallel = {"n_jobs": args.n_jobs}
         if client is not None:
@@ -263,6 +311,7 @@ def experiment_from_args(args):
 
 
 def cmd_grid(args):
+    check_estimators([args.estimator])
     grid = parse_param_grid(args.param_grid) if args.param_grid else None
     with experiment_from_args(args) as experiment:
         experiment.grid(args.estimator, kind=args.feature, param_grid=grid, scoring=args.scoring,
@@ -270,6 +319,7 @@ def cmd_grid(args):
 
 
 def cmd_cv(args):
+    check_estimators([args.estimator])
     params = {k: v[0] for k, v in parse_param_grid(args.params).items()} if args.params else {}
     with experiment_from_args(args) as experiment:
         experiment.cv(args.estimator, kind=args.feature, params=params, segments=args.segments, vote=args.vote)
@@ -277,6 +327,7 @@ def cmd_cv(args):
 
 def cmd_ensemble(args):
     names = [n.strip() for n in args.estimators.split(",") if n.strip()]
+    check_estimators(names)
     with experiment_from_args(args) as experiment:
         experiment.ensemble(names, method=args.method)
 
@@ -290,8 +341,19 @@ def cmd_report(args):
 def cmd_predict(args):
     from pipelines.predict import predict_files
 
-    predictions = predict_files(args.model, args.files, hop=args.hop)
-    print(predictions.to_string(index=False))
+    failed = []
+
+    def report_failure(path, exc):
+        failed.append(path)
+        print(f"error: {exc}", file=sys.stderr)  # AudioError names the file and the problem
+
+    predictions = predict_files(args.model, args.files, hop=args.hop, on_error=report_failure)
+    if len(predictions):
+        print(predictions.to_string(index=False))
+    if failed:
+        print(f"{len(failed)} of {len(args.files)} files could not be classified", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_demo(args):
@@ -301,25 +363,81 @@ def cmd_demo(args):
 
 
 # --------------------------------------------------------------------------- parser
+PARAMETER_NAMES = """
+
+parameter names (--param-grid, --params):
+  the estimator class's own, flat, as its docstring and `cli.py estimators` list them: svm's C and
+  kernel (SVMClassifier), lstm's hidden_size and pooling (LSTMClassifier); every torch net also
+  takes lr, batch_size, max_epochs and skorch's optimizer__NAME (e.g. optimizer__weight_decay).
+  With --segments, window, overlap and vote address the segment vote. augment_copies (with
+  --set augment.copies) tunes stored copies. A mistyped name fails at once with a close match.
+
+defaults: the grid is the estimator's own (`cli.py estimators`); torch nets train for their
+  max_epochs (20) unless --max-epochs; the seed is 0; every fold is a test fold once."""
+
+DEMO_EXAMPLES = """  cli.py demo                              # what `make demo` runs: a few minutes on 2 cores
+  cli.py demo --n-jobs 2 --no-progress     # two fits at once
+  cli.py report results/demo-*             # compare demos"""
+
+EXTRACT_EXAMPLES = """  cli.py extract --dataset urbansound8k --root ~/data/UrbanSound8K --features mel,mfcc
+  cli.py extract --dataset esc50 --root ~/data/ESC-50 --features mel --set mel.n_mels=128 --set audio.duration=5
+  cli.py extract --dataset csv --root birds.csv --features mfcc --set audio.sr=16000 --skip-bad"""
+
+GRID_EXAMPLES = """  cli.py grid --estimator lstm                       # its default grid, on the demo data
+  cli.py grid --estimator svm --param-grid 'C=0.1,1,10' --param-grid 'kernel=linear,rbf'
+  cli.py grid --estimator cnn --param-grid '{"lr": [0.01, 0.001]}' --max-epochs 5 --folds 1,2
+  cli.py grid --estimator svm --dataset esc50 --root ~/data/ESC-50 --scoring balanced_accuracy"""
+
+CV_EXAMPLES = """  cli.py cv --estimator svm
+  cli.py cv --estimator lstm --params hidden_size=150 --params pooling=mean
+  cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K"""
+
+ENSEMBLE_EXAMPLES = """  cli.py ensemble --estimators svm,piczak,lstm
+  cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
+
+REPORT_EXAMPLES = """  cli.py report results/*                  # every run; a demo folder counts as its runs
+  cli.py report results/cv-* --output results/cv-report
+
+Rows are named by their results folder; runs on different data sets are ranked separately.
+Writes comparison.csv, comparison.md and comparison.png (one comparison-<data set>.png each when
+the runs come from several data sets) to a new folder, never into another run's."""
+
+PREDICT_EXAMPLES = """  cli.py predict --model results/cv-svm-demo-20260105-142501/model.joblib a.wav b.flac
+  cli.py predict --model results/demo-20260105-142501/cnn/model.joblib --hop 0.25 long_recording.wav
+
+A file that cannot be read is reported on stderr and the others are classified; the exit status
+is then 1."""
+
+
+def command(sub, name, help, examples):
+    """A sub-command parser whose --help ends with ``examples`` (kept as written)."""
+    return sub.add_parser(name, help=help, description=help, epilog=f"examples:\n{examples}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.split("\n\n")[0],
+    summary, examples, notes = __doc__.split("\n\n")[:3]
+    parser = argparse.ArgumentParser(prog="cli.py", description=summary, epilog=f"examples:\n{examples}\n\n{notes}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="the main job: extract the demo data's features, compare three models")
-    p.add_argument("--cache", help="feature store folder")
-    p.add_argument("--n-jobs", type=int, default=2, help="parallel worker processes (default 2)")
-    p.add_argument("--output", help="results folder (default: results/demo-<time>)")
-    p.add_argument("--no-progress", action="store_true")
+    p = command(sub, "demo", "the main job: extract the demo data's features, cross-validate four models (an SVM "
+                "and three networks) on its 5 folds and compare them", DEMO_EXAMPLES)
+    p.add_argument("--cache", help="feature store folder (default: $FEATURESTORE_CACHE or ./cache)")
+    p.add_argument("--n-jobs", type=int, default=DEFAULT_N_JOBS, help=N_JOBS_HELP)
+    p.add_argument("--output", help="results folder, new or empty (default: results/demo-<time>)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=cmd_demo)
 
-    sub.add_parser("datasets", help="list data sets and their options").set_defaults(func=cmd_datasets)
-    sub.add_parser("features", help="list feature kinds and their parameters").set_defaults(func=cmd_features)
-    sub.add_parser("estimators", help="list estimators, inputs, default features and grids").set_defaults(
-        func=cmd_estimators)
+    command(sub, "datasets", "list data sets and their options",
+            "  cli.py datasets\n  cli.py datasets | grep -A1 esc50").set_defaults(func=cmd_datasets)
+    command(sub, "features", "list feature kinds and their parameters",
+            "  cli.py features                     # then e.g. --set mel.n_mels=128").set_defaults(func=cmd_features)
+    command(sub, "estimators", "list estimators, inputs, default features and grids",
+            "  cli.py estimators\n  cli.py estimators | grep -A2 '^svm'").set_defaults(func=cmd_estimators)
 
-    p = sub.add_parser("extract", help="compute feature sets into the store (reused when present)")
+    p = command(sub, "extract", "compute feature sets into the store (reused when present)", EXTRACT_EXAMPLES)
     add_dataset_args(p)
     p.add_argument("--features", required=True, help="comma-separated feature kinds, e.g. mel,mfcc")
     p.add_argument("--batch-size", type=int, default=32, help="clips per batch (default 32)")
@@ -332,33 +450,40 @@ def build_parser():
     p.add_argument("--cache", help="feature store folder")
     p.set_defaults(func=cmd_cache)
 
-    p = sub.add_parser("grid", help="grid search of one estimator on the data set's folds")
+    p = command(sub, "grid", "grid search of one estimator on the data set's folds", GRID_EXAMPLES + PARAMETER_NAMES)
     p.add_argument("--estimator", required=True, help="registry name; see `estimators`")
     p.add_argument("--param-grid", action="append", metavar="GRID",
-                   help="JSON object or KEY=V1,V2 (repeatable); default: the estimator's grid")
+                   help="JSON object or KEY=V1,V2 (repeatable); default: the estimator's grid, as `estimators` "
+                        "lists it")
     p.add_argument("--scoring", default="accuracy", choices=["accuracy", "balanced_accuracy", "f1_macro"],
                    help="metric that picks the best parameters (default accuracy)")
     add_experiment_args(p)
     p.set_defaults(func=cmd_grid)
 
-    p = sub.add_parser("cv", help="cross-validate one configuration on the data set's folds")
+    p = command(sub, "cv", "cross-validate one configuration on the data set's folds", CV_EXAMPLES + PARAMETER_NAMES)
     p.add_argument("--estimator", required=True, help="registry name; see `estimators`")
-    p.add_argument("--params", action="append", metavar="KEY=VALUE", help="estimator parameters (repeatable)")
+    p.add_argument("--params", action="append", metavar="KEY=VALUE",
+                   help="estimator parameters (repeatable); default: the estimator's defaults")
     add_experiment_args(p)
     p.set_defaults(func=cmd_cv)
 
-    p = sub.add_parser("ensemble", help="voting or stacking ensemble, each member on its own feature kind")
+    p = command(sub, "ensemble", "voting or stacking ensemble, each member on its own feature kind",
+                ENSEMBLE_EXAMPLES)
     p.add_argument("--estimators", required=True, help="comma-separated registry names, e.g. svm,piczak,lstm")
-    p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft")
+    p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft",
+                   help="soft or hard voting, or stacking (default soft)")
     add_experiment_args(p)
     p.set_defaults(func=cmd_ensemble)
 
-    p = sub.add_parser("report", help="one comparison table (and plot) of result folders")
-    p.add_argument("results", nargs="+", help="result folders written by grid, cv, ensemble or demo")
-    p.add_argument("--output", help="where to write comparison.csv/.md/.png (default: the first folder's parent)")
+    p = command(sub, "report", "compare runs: one ranked table per data set, written to a new folder",
+                REPORT_EXAMPLES)
+    p.add_argument("results", nargs="+", help="results folders of grid, cv, ensemble, or demo folders holding them "
+                                              "(what `results/*` gives; other paths are skipped with a note)")
+    p.add_argument("--output", help="folder to write comparison.csv, comparison.md and comparison.png into, new or "
+                                    "empty (default: results/report-<time>)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("predict", help="classify audio files with a saved model")
+    p = command(sub, "predict", "classify audio files with a saved model", PREDICT_EXAMPLES)
     p.add_argument("--model", required=True, help="model.joblib from a results folder")
     p.add_argument("files", nargs="+", help="audio files; longer ones are classified by sliding windows")
     p.add_argument("--hop", type=float, default=0.5, help="window hop as a fraction of the clip length (0.5)")
@@ -366,23 +491,45 @@ def build_parser():
     return parser
 
 
+def user_errors():
+    """The exceptions that mean bad input, reported in one line: every other one is a bug.
+
+    The store's errors (:class:`FeatureStoreError`, its :class:`ParameterError` among them), bad
+    command-line input (:class:`UsageError`), a ``--model`` that is not a model and a results folder
+    that cannot be written or read. Imported only when something failed, so that listing stays fast.
+    """
+    from featurestore.errors import FeatureStoreError
+    from pipelines.experiment import ResultsFolderError
+    from pipelines.predict import ModelFileError
+
+    return UsageError, FeatureStoreError, ModelFileError, ResultsFolderError
+
+
+def quiet_broken_pipe():
+    """Send the rest of stdout to devnull: its reader (``| head``) has gone, and Python would
+    otherwise report a second BrokenPipeError when it flushes stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from featurestore.errors import FeatureStoreError
-
     try:
-        args.func(args)
+        code = args.func(args) or 0
+        sys.stdout.flush()  # a closed pipe shows here when the output was buffered
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        return 141  # 128 + SIGPIPE, what a shell reports for a program stopped by a closed pipe
     except KeyboardInterrupt:
         print("interrupted: what was computed is stored; run the same command again to resume", file=sys.stderr)
         return 130
-    except (UsageError, FeatureStoreError, ValueError, KeyError, FileNotFoundError) as exc:
-        if args.debug:
-            raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+    except Exception as exc:
+        if args.debug or not isinstance(exc, user_errors()):
+            raise  # a bug: its traceback
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_fscore_support
 
-__all__ = ["comparison_table", "cv_table_frame", "format_comparison", "format_cv_table",
-           "per_class_report", "plot_comparison", "plot_confusion_matrix", "plot_learning_curves",
+__all__ = ["comparison_groups", "comparison_markdown", "comparison_table", "cv_table_frame", "format_comparison",
+           "format_cv_table", "per_class_report", "plot_comparison", "plot_confusion_matrix", "plot_learning_curves",
            "summary_markdown"]
 
 #: Optional per-run columns of :func:`comparison_table`: (column, keys tried in order).
@@ -177,30 +177,34 @@ def format_cv_table(cv_results, metric="accuracy"):
 
 # --------------------------------------------------------------------------- comparison of runs
 def comparison_table(runs):
-    """One row per run (a model on a feature set), best accuracy first, as a study tabulates them.
+    """One row per run (a model on a feature set), grouped by data set, best accuracy first in each.
 
     Parameters
     ----------
     runs : list of dict
         As written to a results folder's ``run.json``: ``name`` and/or ``estimator``; optionally
-        ``feature``, ``dataset``, ``mean_accuracy``, ``std_accuracy``, ``mean_balanced_accuracy``,
-        ``std_balanced_accuracy``, ``mean_f1_macro``, ``std_f1_macro``, ``fit_time`` (s),
-        ``clip_accuracy``/``window_accuracy`` (or ``mean_window_accuracy``). Missing keys give NaN.
+        ``run`` (a label telling runs apart, e.g. the results folder's name), ``feature``, ``dataset``,
+        ``mean_accuracy``, ``std_accuracy``, ``mean_balanced_accuracy``, ``std_balanced_accuracy``,
+        ``mean_f1_macro``, ``std_f1_macro``, ``fit_time`` (s), ``clip_accuracy``/``window_accuracy``
+        (or ``mean_window_accuracy``). Missing keys give NaN.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``model`` (``name``, else ``estimator``), ``estimator``, ``feature``, ``dataset``,
-        ``accuracy``, ``accuracy_std``, ``balanced_accuracy``, ``balanced_accuracy_std``,
-        ``f1_macro``, ``f1_macro_std``, ``fit_time``, plus ``clip_accuracy`` and
-        ``window_accuracy`` when a run has them. Sorted by accuracy, descending (NaN last).
+        Columns ``run`` (when a run has one), ``model`` (``name``, else ``estimator``), ``estimator``,
+        ``feature``, ``dataset``, ``accuracy``, ``accuracy_std``, ``balanced_accuracy``,
+        ``balanced_accuracy_std``, ``f1_macro``, ``f1_macro_std``, ``fit_time``, plus
+        ``clip_accuracy`` and ``window_accuracy`` when a run has them. Sorted by data set (runs
+        without one last), then by accuracy, descending (NaN last): scores of different data sets
+        are never ranked against each other (runs without a data set are ranked with those of the
+        one data set when there is only one).
     """
     rows = []
     for i, run in enumerate(runs):
         model = run.get("name") or run.get("estimator")
         if not model:
             raise ValueError(f"runs[{i}] has neither 'name' nor 'estimator': cannot label its row")
-        row = {"model": str(model), "estimator": run.get("estimator", model),
+        row = {"run": run.get("run"), "model": str(model), "estimator": run.get("estimator", model),
                "feature": run.get("feature"), "dataset": run.get("dataset")}
         for metric in ("accuracy", "balanced_accuracy", "f1_macro"):
             row[metric] = run.get(f"mean_{metric}", np.nan)
@@ -209,21 +213,53 @@ def comparison_table(runs):
         for column, keys in _OPTIONAL_RUN_SCORES.items():
             row[column] = next((run[k] for k in keys if run.get(k) is not None), np.nan)
         rows.append(row)
-    columns = ["model", "estimator", "feature", "dataset", "accuracy", "accuracy_std", "balanced_accuracy",
+    columns = ["run", "model", "estimator", "feature", "dataset", "accuracy", "accuracy_std", "balanced_accuracy",
                "balanced_accuracy_std", "f1_macro", "f1_macro_std", "fit_time", *_OPTIONAL_RUN_SCORES]
     df = pd.DataFrame(rows, columns=columns)
-    df = df.drop(columns=[c for c in _OPTIONAL_RUN_SCORES if df[c].isna().all()])
-    numeric = [c for c in df.columns if c not in ("model", "estimator", "feature", "dataset")]
+    df = df.drop(columns=[c for c in ["run", *_OPTIONAL_RUN_SCORES] if df[c].isna().all()])
+    numeric = [c for c in df.columns if c not in _TEXT_COLUMNS]
     df[numeric] = df[numeric].astype(float)
-    return df.sort_values("accuracy", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    df = df.sort_values("accuracy", ascending=False, kind="stable", na_position="last")
+    if df["dataset"].nunique() > 1:  # a stable sort by data set keeps the accuracy order within each
+        df = df.sort_values("dataset", kind="stable", na_position="last")
+    return df.reset_index(drop=True)
+
+
+#: Columns of :func:`comparison_table` that hold text.
+_TEXT_COLUMNS = ("run", "model", "estimator", "feature", "dataset")
+
+
+def comparison_groups(df):
+    """``(data set, rows)`` pairs of :func:`comparison_table`, in its order; ``None`` for runs without one.
+
+    One pair when the runs come from one data set (or none is recorded), then holding every row.
+    """
+    if df["dataset"].nunique() <= 1:
+        return [(next(iter(df["dataset"].dropna()), None), df)]
+    known = df["dataset"].notna()
+    groups = [(name, df[known & (df["dataset"] == name)]) for name in dict.fromkeys(df.loc[known, "dataset"])]
+    if not known.all():
+        groups.append((None, df[~known]))
+    return [(name, rows.reset_index(drop=True)) for name, rows in groups]
 
 
 def format_comparison(df):
-    """A fixed-width text table of :func:`comparison_table`: rank, model, feature, mean +/- std scores.
+    """A fixed-width text table of :func:`comparison_table`: rank, run, model, feature, mean +/- std scores.
 
-    The ``dataset`` column is shown only when the runs come from more than one data set.
+    Runs on different data sets are ranked separately, in one table per data set under its name.
     """
-    text_columns = ["model", "feature"] + (["dataset"] if df["dataset"].nunique(dropna=True) > 1 else [])
+    groups = comparison_groups(df)
+    if len(groups) == 1:
+        return _comparison_text(df)
+    return "\n\n".join(f"data set {_group_name(name)}:\n{_comparison_text(rows)}" for name, rows in groups)
+
+
+def _group_name(name):
+    return "(not recorded)" if name is None else name
+
+
+def _comparison_text(df):
+    text_columns = [c for c in ("run", "model", "feature") if c in df]
     scores = [c for c in _SCORE_HEADERS if c in df]
     header = ["#", *text_columns, *(_SCORE_HEADERS[c] for c in scores), "fit time (s)"]
     rows = []
@@ -234,6 +270,28 @@ def format_comparison(df):
         rows.append(cells)
     first_score = 1 + len(text_columns)
     return _fixed_width(header, rows, right_aligned={0, *range(first_score, len(header))})
+
+
+def comparison_markdown(df, title="Comparison of runs"):
+    """A markdown document of :func:`comparison_table`: one ranked table per data set.
+
+    Returns
+    -------
+    str
+    """
+    sections = {}
+    for name, rows in comparison_groups(df):
+        scores = [c for c in _SCORE_HEADERS if c in rows]
+        table = pd.DataFrame({"#": range(1, len(rows) + 1)})
+        for column in ("run", "model", "feature"):
+            if column in rows:
+                table[column] = rows[column].fillna("-").astype(str)
+        for column in scores:
+            std = rows[f"{column}_std"] if f"{column}_std" in rows else pd.Series(np.nan, index=rows.index)
+            table[_SCORE_HEADERS[column]] = [_format_score(v, d) for v, d in zip(rows[column], std)]
+        table["fit time (s)"] = ["-" if pd.isna(t) else f"{t:.1f}" for t in rows["fit_time"]]
+        sections[f"Data set {_group_name(name)}"] = table
+    return summary_markdown(title, sections)
 
 
 # --------------------------------------------------------------------------- per-class scores
@@ -407,10 +465,12 @@ def plot_comparison(df, path, title=None):
     if len(df) == 0:
         raise ValueError("df has no runs to plot")
     labels = [m if pd.isna(f) else f"{m} ({f})" for m, f in zip(df["model"], df["feature"])]
+    if "run" in df:  # two runs of one model are told apart by their results folders
+        labels = [label if pd.isna(run) else f"{label}\n{run}" for label, run in zip(labels, df["run"])]
     n = len(df)
     y = np.arange(n)
     height = 0.38
-    fig = _new_figure(7.5, 1.2 + 0.55 * n)
+    fig = _new_figure(7.5, 1.2 + (0.8 if "run" in df else 0.55) * n)  # run labels take a second line
     ax = fig.add_subplot()
     bars = [("accuracy", "C0", -height / 2), ("balanced_accuracy", "C1", height / 2)]
     for column, color, offset in bars:

@@ -88,8 +88,8 @@ def test_cv_report_and_predict(capsys, urbansound_root, tmp_path):
         assert (out_dir / name).is_file(), name
     run_info = json.loads((out_dir / "run.json").read_text())
     assert run_info["folds"] == [1, 2, 3] and run_info["mean_accuracy"] > 0.9
-    code, out, _ = run(capsys, "report", out_dir, "--output", tmp_path)
-    assert code == 0 and "softmax" in out and (tmp_path / "comparison.png").is_file()
+    code, out, _ = run(capsys, "report", out_dir, "--output", tmp_path / "report")
+    assert code == 0 and "softmax" in out and (tmp_path / "report" / "comparison.png").is_file()
     wav = next((urbansound_root / "audio" / "fold1").glob("*.wav"))
     code, out, _ = run(capsys, "predict", "--model", out_dir / "model.joblib", wav)
     assert code == 0 and "all" in out

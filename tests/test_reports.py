@@ -131,6 +131,40 @@ def test_comparison_table_needs_a_name(runs):
         reports.comparison_table([runs[0], {"mean_accuracy": 0.5}])
 
 
+@pytest.fixture
+def two_data_sets(runs):
+    """The runs on demo, two runs on esc50 (one better than every demo run) labelled by folder."""
+    esc = [{"name": "svm", "feature": "mfcc", "dataset": "esc50", "mean_accuracy": 0.95, "std_accuracy": 0.01},
+           {"name": "svm", "feature": "mfcc", "dataset": "esc50", "mean_accuracy": 0.60, "std_accuracy": 0.02}]
+    labelled = [{**run, "run": f"run-{i}"} for i, run in enumerate(runs[:2] + esc)]
+    return reports.comparison_table(labelled)
+
+
+def test_comparison_table_groups_by_data_set(two_data_sets):
+    df = two_data_sets
+    assert df["dataset"].tolist() == ["demo", "demo", "esc50", "esc50"]
+    assert df["run"].tolist() == ["run-1", "run-0", "run-2", "run-3"]   # best first within each data set
+
+
+def test_format_comparison_ranks_each_data_set_apart(two_data_sets):
+    text = reports.format_comparison(two_data_sets)
+    demo, esc = text.split("\n\n")
+    assert demo.startswith("data set demo:\n#") and esc.startswith("data set esc50:\n#")
+    assert esc.splitlines()[3].split()[:3] == ["1", "run-2", "svm"]   # ranked 1 on esc50 only
+    assert esc.splitlines()[4].split()[:3] == ["2", "run-3", "svm"]
+
+
+def test_comparison_markdown(two_data_sets):
+    text = reports.comparison_markdown(two_data_sets, "Demo")
+    assert text.startswith("# Demo\n\n## Data set demo\n\n| # | run | model | feature | accuracy |")
+    assert "| 1 | run-2 | svm | mfcc | 0.950 +/- 0.010 | - | - | - |" in text
+    assert text.index("## Data set esc50") > text.index("| run-0 |")
+
+
+def test_plot_comparison_names_runs(tmp_path, two_data_sets):
+    assert_png(reports.plot_comparison(two_data_sets, tmp_path / "runs.png"))
+
+
 # --------------------------------------------------------------------------- per-class scores
 def test_per_class_report_by_hand():
     y_true = ["cat", "cat", "cat", "dog", "dog", "bird"]
