@@ -254,7 +254,7 @@ class FrontEndClassifier(TorchClassifier):
         grids). With ``forcing_epochs`` too, forcing comes first, then phase 0.
     **kwargs
         Every parameter of :class:`~estimators._torch.TorchClassifier` (``lr``, ``max_epochs``,
-        ``standardize``, augmentation, ``module__*``, ...). Its ``sr``, the sampling rate of the
+        ``standardize``, ``batch_augment``, ``module__*``, ...). Its ``sr``, the sampling rate of the
         waveforms, is also that of the spectrogram targets of forcing and phase 0, and is given to
         the module when the class lists ``"sr"`` in ``module_params`` (the learnable mel's
         filterbank of :class:`~estimators.deepfourier.DeepFourierClassifier`).
