@@ -1,20 +1,21 @@
 """The one base class of every torch network here: :class:`TorchClassifier`, a skorch classifier.
 
-Everything the networks share lives in this file: input validation and casting, label encoding,
-the validation split (stratified, grouped when ``groups`` are given, always drawn from the data
-passed to ``fit``), early stopping that restores the best epoch, optimizer choice, gradient
-clipping, class weights, learning-rate schedules, seeding, device and thread control. Nothing in
-it writes a parameter: after ``fit``, ``get_params()`` returns exactly what was set. A network
-module (``estimators/<name>.py``) defines an ``nn.Module`` and a registered subclass of
-:class:`TorchClassifier` whose ``__init__`` lists the module's hyperparameters as its own flat
-parameters (``CNNClassifier(channels=..., batch_norm=...)``), named in ``module_params``.
+Everything the networks share lives here: input validation and casting, label encoding, the
+validation split (stratified, grouped when ``groups`` are given, always drawn from the data passed
+to ``fit``; see ``estimators/_split.py``), early stopping that restores the best epoch, optimizer
+choice, gradient clipping, class weights, learning-rate schedules, seeding, device and thread
+control. Nothing in it writes a parameter: after ``fit``, ``get_params()`` returns exactly what
+was set. A network module (``estimators/<name>.py``) defines an ``nn.Module`` and a registered
+subclass of :class:`TorchClassifier` whose ``__init__`` lists the module's hyperparameters as its
+own flat parameters (``CNNClassifier(channels=..., batch_norm=...)``), named in ``module_params``.
 
 A network module's ``__init__`` takes ``input_shape`` (the per-sample shape, e.g. ``(C, H, W)``)
 and ``n_classes``, both filled in from the data at fit, then its own keyword-only hyperparameters
-(the estimator's ``module_params``, or ``module__<name>`` on a plain TorchClassifier). Its ``forward`` takes a float32 batch and returns logits. It may
-declare the layouts it accepts in a class attribute ``input_kinds``, a tuple of ``"image"``
-``(N, C, H, W)``, ``"sequence"`` ``(N, T, F)`` and ``"waveform"`` ``(N, n_samples)``, the first
-being its main one; :class:`TorchClassifier` checks ``X`` against it.
+(the estimator's ``module_params``, or ``module__<name>`` on a plain TorchClassifier). Its
+``forward`` takes a float32 batch and returns logits. It may declare the layouts it accepts in a
+class attribute ``input_kinds``, a tuple of ``"image"`` ``(N, C, H, W)``, ``"sequence"``
+``(N, T, F)`` and ``"waveform"`` ``(N, n_samples)``, the first being its main one;
+:class:`TorchClassifier` checks ``X`` against it.
 
 Training batches can be augmented on the fly (waveform augmentation, SpecAugment masks, mixup) by
 the one parameter ``batch_augment``, a :class:`~estimators._augment.BatchAugment`;
@@ -30,12 +31,6 @@ import warnings
 import numpy as np
 import torch
 from torch import nn
-from sklearn.model_selection import (
-    GroupShuffleSplit,
-    ShuffleSplit,
-    StratifiedGroupKFold,
-    StratifiedShuffleSplit,
-)
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
@@ -46,6 +41,7 @@ from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
 
 from estimators._augment import WAVEFORM_BOUNDS, BatchAugment, mixup_loss
+from estimators._split import validation_split
 
 #: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
 #: and the feature kinds of the store that give it (after the pipeline's transposition).
@@ -110,75 +106,6 @@ def output_shape(module, input_shape):
         module.train(was_training)
 
 
-def validation_split(y, groups=None, *, valid_fraction=0.2, random_state=None):
-    """Indices of the training and validation rows of a fit's internal validation split.
-
-    Stratified by ``y``. With ``groups``, no group has rows on both sides: the validation rows are
-    one fold of :class:`~sklearn.model_selection.StratifiedGroupKFold` with
-    ``round(1 / valid_fraction)`` folds. When the data are too few to stratify (a class with one
-    row, or fewer validation rows than classes) the split is a plain random one, with a warning.
-
-    Parameters
-    ----------
-    y : array-like [shape=(n_samples,)]
-        Targets (labels or class indices).
-    groups : array-like [shape=(n_samples,)] or None
-        Group of each row (e.g. the recording or speaker a clip comes from).
-    valid_fraction : float in (0, 1)
-        Fraction of the rows (of the groups, with ``groups``) held out for validation.
-    random_state : int, RandomState instance or None
-
-    Returns
-    -------
-    train, valid : np.ndarray of int
-        Disjoint row indices, both non-empty, together all of ``range(n_samples)``.
-
-    Raises
-    ------
-    ValueError
-        If there are too few rows (or groups) to hold out a non-empty validation set.
-    """
-    y = np.asarray(y)
-    n_samples = len(y)
-    rows = np.zeros((n_samples, 1))
-    if groups is not None:
-        groups = np.asarray(groups)
-        n_groups = len(np.unique(groups))
-        if n_groups < 2:
-            raise ValueError(
-                f"valid_fraction={valid_fraction} needs at least 2 groups to hold out whole groups "
-                f"for validation; got {n_groups}. Pass valid_fraction=None to train without one."
-            )
-        n_splits = max(2, round(1 / valid_fraction))
-        if n_groups >= n_splits:
-            with warnings.catch_warnings():  # "least populated class has only k members": expected
-                warnings.simplefilter("ignore", UserWarning)
-                cv = StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state)
-                train, valid = next(cv.split(rows, y, groups))
-            if len(train) and len(valid):
-                return train, valid
-        cv = GroupShuffleSplit(n_splits=1, test_size=valid_fraction, random_state=random_state)
-        return next(cv.split(rows, y, groups))
-
-    n_valid = math.ceil(valid_fraction * n_samples)
-    if n_samples < 2 or n_valid >= n_samples:
-        raise ValueError(
-            f"valid_fraction={valid_fraction} leaves no training rows of {n_samples}; "
-            "pass valid_fraction=None to train without a validation split."
-        )
-    _, counts = np.unique(y, return_counts=True)
-    if counts.min() >= 2 and min(n_valid, n_samples - n_valid) >= len(counts):
-        cv = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=random_state)
-    else:
-        warnings.warn(
-            f"too few rows ({n_samples}, smallest class {counts.min()}) for a stratified "
-            f"validation split of valid_fraction={valid_fraction}; splitting at random",
-            UserWarning,
-        )
-        cv = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=random_state)
-    return next(cv.split(rows, y))
-
-
 def _valid_accuracy(net, X, y):
     """Accuracy on a validation dataset whose targets are class indices (not the labels)."""
     logits = net.forward(X)  # served from skorch's cache of the validation pass while training
@@ -218,7 +145,8 @@ class TorchClassifier(NeuralNetClassifier):
     valid_fraction : float in (0, 1) or None, default=0.2
         Fraction of the training data given to ``fit`` held out for validation, early stopping and
         the restoring of the best epoch: stratified, and grouped when ``fit`` gets ``groups``
-        (see :func:`validation_split`). ``None`` or 0: no validation and no early stopping.
+        (see :func:`estimators._split.validation_split`). ``None`` or 0: no validation and no
+        early stopping.
     patience : int, default=5
         Epochs without improvement of the validation loss before stopping; the weights of the
         best epoch are restored at the end of training.

@@ -20,7 +20,8 @@ from sklearn.model_selection import GroupKFold, cross_validate
 from skorch.callbacks import Callback
 
 import estimators
-from estimators._torch import TorchClassifier, validation_split
+from estimators._split import validation_split
+from estimators._torch import TorchClassifier
 from estimators.resnet18 import ResNet18
 
 TORCH_NETS = [name for name in estimators.available()
