@@ -399,18 +399,7 @@ class FrontEndClassifier(TorchClassifier):
             fit_scalers(front_end, X_train, batch_size=max(self.batch_size, 256))
         if not pretrains:
             return
-        bands, frames = output_shape(front_end, X_train.shape[1:])
-        waveforms = np.asarray(X)[rows]
-        if getattr(self, "input_mean_", None) is not None:  # the clips as given to fit
-            waveforms = waveforms * self.input_std_ + self.input_mean_
-        mel = self._target_mel(bands)
-        try:
-            M = mel_targets(waveforms, sr=self.sr, n_frames=frames, **mel)
-        except ValueError as error:  # the store's ParameterError names the mel parameter
-            raise ValueError(f"forcing_mel={self.forcing_mel!r} (targets {mel}, sr={self.sr}): "
-                             f"{error}") from error
-        self.target_stats_ = target_statistics(M)
-        targets = torch.as_tensor(normalised(M, self.target_stats_), device=self.device)
+        targets = self._pretraining_targets(np.asarray(X)[rows])
         settings = {"batch_size": self.batch_size, "clip_grad_norm": self.clip_grad_norm,
                     "device": self.device, "verbose": self.verbose}
         if self.forcing_epochs > 0:
@@ -423,6 +412,24 @@ class FrontEndClassifier(TorchClassifier):
                 backbone, targets.unsqueeze(1), y_train, epochs=self.icebreaker[0],
                 criterion=self.criterion_, optimizer=self.optimizer_, lr=self.lr,
                 n_classes=len(self.classes_), **settings)
+
+    def _pretraining_targets(self, X_rows):
+        """Targets of forcing and phase 0 for the training rows ``X_rows`` (validated, maybe
+        standardised): the normalised log-mel ``(n, bands, frames)`` of the clips as given to
+        ``fit``, as a float32 tensor on the device; sets ``target_stats_``."""
+        front_end = self.module_.front_end
+        bands, frames = output_shape(front_end, X_rows.shape[1:])
+        waveforms = X_rows
+        if getattr(self, "input_mean_", None) is not None:  # the clips as given to fit
+            waveforms = waveforms * self.input_std_ + self.input_mean_
+        mel = self._target_mel(bands)
+        try:
+            M = mel_targets(waveforms, sr=self.sr, n_frames=frames, **mel)
+        except ValueError as error:  # the store's ParameterError names the mel parameter
+            raise ValueError(f"forcing_mel={self.forcing_mel!r} (targets {mel}, sr={self.sr}): "
+                             f"{error}") from error
+        self.target_stats_ = target_statistics(M)
+        return torch.as_tensor(normalised(M, self.target_stats_), device=self.device)
 
     def _training_rows(self, X, y):
         """Row indices of the training side of the fit's split (kept for the fit to reuse)."""
