@@ -371,8 +371,11 @@ def test_a_grid_replaces_batch_augment_and_never_changes_a_shared_one():
 
 def test_old_flat_names_are_deprecated_aliases_in_set_params_only():
     net = tiny("cnn")
-    with pytest.warns(FutureWarning, match="time_mask is deprecated.*batch_augment__time_mask"):
+    with pytest.warns(FutureWarning) as record:
         net.set_params(time_mask=4, mixup_alpha=0.2)
+    assert [str(w.message).split(";")[0] for w in record] == [
+        "time_mask is deprecated for CNNClassifier", "mixup_alpha is deprecated for CNNClassifier"]
+    assert "use batch_augment__time_mask" in str(record[0].message)
     assert net.batch_augment == BatchAugment(time_mask=4, mixup_alpha=0.2)
     assert "time_mask" not in net.get_params()
     with pytest.raises(TypeError, match=r"time_mask=\.\.\.: it is a field of batch_augment now"):
