@@ -30,6 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from estimators._augment import BatchAugment  # noqa: E402
 from featurestore import FeatureStore, extract, extract_augmented, load_dataset  # noqa: E402
 from featurestore.augment import WaveformAugmentation  # noqa: E402
 from pipelines.build import clips_in, make_pipeline  # noqa: E402
@@ -48,13 +49,14 @@ PICZAK = {"n_hidden": 256}  # PiczakNet's 5000-unit layers take hours on 2 cores
 VARIANTS = (
     ("cnn", "none", "cnn", {}, 0),
     ("cnn", "stored copies x2", "cnn", {}, STORED_COPIES),
-    ("cnn", "SpecAugment", "cnn", {"time_mask": 8, "freq_mask": 8, "n_masks": 2}, 0),
-    ("cnn", "mixup 0.2", "cnn", {"mixup_alpha": 0.2}, 0),
+    ("cnn", "SpecAugment", "cnn", {"batch_augment": BatchAugment(time_mask=8, freq_mask=8, n_masks=2)}, 0),
+    ("cnn", "mixup 0.2", "cnn", {"batch_augment": BatchAugment(mixup_alpha=0.2)}, 0),
     ("deepfourier", "front end frozen", "deepfourier", {**PICZAK, "freeze_front_end": True}, 0),
     ("deepfourier", "trainable", "deepfourier", {**PICZAK, "freeze_front_end": False}, 0),
     ("deepfourier", "trainable after 5", "deepfourier", {**PICZAK, "freeze_front_end": 5}, 0),
     ("deepfourier", "after 5 + on-the-fly gain/shift/noise", "deepfourier",
-     {**PICZAK, "freeze_front_end": 5, "gain_db": 6.0, "time_shift": 0.1, "noise_snr": 20.0}, 0),
+     {**PICZAK, "freeze_front_end": 5,
+      "batch_augment": BatchAugment(gain_db=6.0, time_shift=0.1, noise_snr=20.0)}, 0),
     ("mstnet", "none", "mstnet", PICZAK, 0),
     ("mstnet", "forcing", "mstnet", {**PICZAK, "forcing_epochs": 10}, 0),
     ("mstnet", "forcing + IceBreaker", "mstnet", {**PICZAK, "forcing_epochs": 10, "icebreaker": [4, 4, 4, 8]}, 0),

@@ -15,9 +15,10 @@ them, all off by default (the default fit is exactly TorchClassifier's):
   the front end under the frozen backbone, phase 2 also the backbone's first convolution, phase 3
   everything.
 
-Frozen parameters get ``requires_grad=False`` at the start of each epoch (they are not detached,
-so gradients still flow back through them to the layers before); skorch's ``zero_grad`` sets
-their gradients to None, so the optimizer leaves them, and their moments, untouched.
+Freezing and the IceBreaker's phases 1 to 3 are skorch callbacks (``estimators/_phases.py``:
+:class:`~estimators._phases.FreezeSchedule`, :class:`~estimators._phases.PhasedEarlyStopping`)
+that the classifier adds to its default callbacks; forcing and phase 0 pre-train on other targets
+before the fit, each with a plain skorch net (:func:`force_front_end`, :func:`pretrain_backbone`).
 The spectrograms are the store's ``mel`` feature (``featurestore.features.get("mel").compute``, a
 pure function) of the waveforms given to ``fit``: the estimator still takes waveforms only.
 """
@@ -32,12 +33,11 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping
 from torch import nn
 from torch.utils.data import Subset
 
+from estimators._phases import FreezeSchedule, PhasedEarlyStopping, parameter_groups, stop_start
 from estimators._torch import TorchClassifier, _is_integer as _is_int, _is_real, output_shape
 
 #: Parameters of the store's ``mel`` kind that ``forcing_mel`` may set (``delta`` is always off).
 MEL_KEYS = ("n_mels", "n_fft", "hop_length", "fmin", "fmax")
-#: Parameter groups that a phase can freeze (see :meth:`FrontEndClassifier.parameter_groups`).
-GROUPS = ("front_end", "backbone_first_conv", "backbone_rest")
 
 
 class DataScaler(nn.Module):
@@ -144,32 +144,64 @@ def target_statistics(M):
     return float(M.mean(dtype=np.float64)), max(float(M.max()) - float(M.min()), 1e-6)
 
 
-class PhasedEarlyStopping(EarlyStopping):
-    """skorch's ``EarlyStopping`` that may stop only from epoch ``start`` on.
+def train_in_place(net_class, module, X, y, *, batch_size, clip_grad_norm, device, verbose, **params):
+    """Train ``module``, an instance, in place with a plain skorch net; returns its history.
 
-    Before epoch ``start`` (1-based, counted in ``net.history``) it records the best epoch (and
-    its weights, with ``load_best``) as usual, but epochs without improvement do not count
-    towards ``patience``. :class:`FrontEndClassifier` uses it so that a phased fit reaches its
-    last phase (everything trainable) before it can stop.
+    Training batches are shuffled (a final batch of one row is dropped, as TorchClassifier's);
+    no validation split. ``params`` are the net's (``criterion``, ``optimizer``, ``lr``,
+    ``max_epochs``, ``optimizer__*``, ...).
     """
+    callbacks = []
+    if clip_grad_norm is not None:
+        callbacks.append(("gradient_clipping", GradientNormClipping(clip_grad_norm)))
+    lone_last_row = len(X) > 1 and len(X) % batch_size == 1
+    net = net_class(module, batch_size=batch_size, train_split=None, iterator_train__shuffle=True,
+                    iterator_train__drop_last=lone_last_row, callbacks=callbacks, device=device,
+                    verbose=verbose, **params)
+    net.fit(X, y)
+    return net.history
 
-    def __init__(self, monitor="valid_loss", patience=5, threshold=1e-4, threshold_mode="rel",
-                 lower_is_better=True, sink=print, load_best=False, start=1):
-        super().__init__(monitor=monitor, patience=patience, threshold=threshold,
-                         threshold_mode=threshold_mode, lower_is_better=lower_is_better,
-                         sink=sink, load_best=load_best)
-        self.start = start
 
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) >= self.start:
-            return super().on_epoch_end(net, **kwargs)
-        patience, self.patience = self.patience, math.inf
-        try:
-            super().on_epoch_end(net, **kwargs)
-        finally:
-            self.patience = patience
-        self.misses_ = 0
-        return None
+def force_front_end(front_end, X, targets, *, epochs, lr, **settings):
+    """Spectrogram forcing: ``epochs`` of Adam at ``lr`` on the MSE of ``front_end(X)`` to ``targets``.
+
+    Parameters
+    ----------
+    front_end : torch.nn.Module
+        Trained in place.
+    X : torch.Tensor [shape=(n, n_samples)], float32
+    targets : torch.Tensor [shape=(n, bands, frames)], float32
+    **settings
+        ``batch_size``, ``clip_grad_norm``, ``device``, ``verbose`` (see :func:`train_in_place`).
+    """
+    return train_in_place(NeuralNetRegressor, front_end, X, targets, criterion=nn.MSELoss,
+                          optimizer=torch.optim.Adam, lr=lr, max_epochs=epochs, **settings)
+
+
+def pretrain_backbone(backbone, images, y, *, epochs, criterion, optimizer, lr, n_classes, **settings):
+    """IceBreaker phase 0: ``backbone`` alone, trained in place on ``images`` for ``epochs``.
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+    images : torch.Tensor [shape=(n, 1, bands, frames)], float32
+        The targets of forcing, as one-channel images.
+    y : np.ndarray [shape=(n,)], int64
+        Class indices.
+    criterion : torch.nn.Module
+        The fit's criterion instance (class weights included).
+    optimizer : torch.optim.Optimizer
+        The fit's optimizer instance: its class and settings (momentum, weight decay, ...) are
+        used, with learning rate ``lr``, on the backbone's parameters.
+    **settings
+        ``batch_size``, ``clip_grad_norm``, ``device``, ``verbose`` (see :func:`train_in_place`).
+    """
+    accepted = _init_parameters(type(optimizer))  # defaults may hold more (AdamW's)
+    optimizer_params = {f"optimizer__{key}": value for key, value in optimizer.defaults.items()
+                        if key != "lr" and key in accepted}
+    return train_in_place(NeuralNetClassifier, backbone, images, y, criterion=criterion,
+                          optimizer=type(optimizer), lr=lr, max_epochs=epochs,
+                          classes=np.arange(n_classes), **optimizer_params, **settings)
 
 
 class FrontEndClassifier(TorchClassifier):
@@ -222,7 +254,7 @@ class FrontEndClassifier(TorchClassifier):
         grids). With ``forcing_epochs`` too, forcing comes first, then phase 0.
     **kwargs
         Every parameter of :class:`~estimators._torch.TorchClassifier` (``lr``, ``max_epochs``,
-        ``standardize``, augmentation, ``module__*``, ...). Its ``sr``, the sampling rate of the
+        ``standardize``, ``batch_augment``, ``module__*``, ...). Its ``sr``, the sampling rate of the
         waveforms, is also that of the spectrogram targets of forcing and phase 0, and is given to
         the module when the class lists ``"sr"`` in ``module_params`` (the learnable mel's
         filterbank of :class:`~estimators.deepfourier.DeepFourierClassifier`).
@@ -293,102 +325,41 @@ class FrontEndClassifier(TorchClassifier):
 
     # ---------------------------------------------------------------- the freezing schedule
     def _schedule(self):
-        """The phase table ``[(last_epoch, frozen_groups, phase), ...]`` or None (no schedule).
-
-        ``last_epoch`` is 1-based and inclusive; after the last row nothing is frozen.
-        """
+        """The phases of :class:`~estimators._phases.FreezeSchedule`, or None (no schedule)."""
         if self.icebreaker is not None:
             _, p1, p2, _ = self.icebreaker
-            return [(p1, ("backbone_first_conv", "backbone_rest"), 1),
-                    (p1 + p2, ("backbone_rest",), 2), (math.inf, (), 3)]
+            return ((p1, ("backbone_first_conv", "backbone_rest"), 1),
+                    (p1 + p2, ("backbone_rest",), 2), (math.inf, (), 3))
         n_frozen = self._freeze_epochs()
         if n_frozen:
-            return [(n_frozen, ("front_end",), None), (math.inf, (), None)]
+            return ((n_frozen, ("front_end",), None),)
         return None
 
-    def _stop_start(self):
-        """First epoch at which early stopping may stop: that of the last phase."""
-        schedule = self._schedule()
-        if schedule is None:
-            return 1
-        last = schedule[-2][0] if len(schedule) > 1 else 0
-        return 1 if last == math.inf else last + 1
-
     def parameter_groups(self):
-        """Names of the module's parameters in each group that a schedule can freeze.
-
-        Returns
-        -------
-        groups : dict
-            ``"front_end"``: those of ``front_end``; ``"backbone_first_conv"``: the backbone's
-            first convolution; ``"backbone_rest"``: the rest of the backbone (empty lists when
-            the module has no ``backbone_name``). Other parameters are never frozen.
-        """
+        """Names of the fitted module's parameters in each group that a schedule can freeze
+        (see :func:`estimators._phases.parameter_groups`)."""
         self.check_is_fitted(["module_"])
-        names = [name for name, _ in self.module_.named_parameters()]
-        groups = {"front_end": [n for n in names if n.startswith("front_end.")],
-                  "backbone_first_conv": [], "backbone_rest": []}
-        backbone = getattr(type(self.module_), "backbone_name", None)
-        if backbone is not None:
-            first = _first_conv(getattr(self.module_, backbone))
-            first = f"{backbone}.{first}." if first is not None else None
-            for name in names:
-                if name.startswith(f"{backbone}."):
-                    key = "backbone_first_conv" if first and name.startswith(first) else "backbone_rest"
-                    groups[key].append(name)
-        return groups
-
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        """skorch's (a new row of ``history_``), then the freezing of this epoch's phase."""
-        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
-                               **kwargs)
-        schedule = self._schedule()
-        if schedule is None:
-            return
-        epoch = len(self.history)
-        _, frozen, phase = next(row for row in schedule if epoch <= row[0])
-        groups = self.parameter_groups()
-        frozen_names = {name for group in frozen for name in groups[group]}
-        for name, param in self.module_.named_parameters():
-            param.requires_grad_(name not in frozen_names)
-        self.history.record("frozen", list(frozen))
-        if phase is not None:
-            self.history.record("phase", phase)
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        """skorch's; leaves every parameter trainable (``requires_grad``) after a schedule."""
-        super().on_train_end(net, X=X, y=y, **kwargs)
-        if self._schedule() is not None:
-            for param in self.module_.parameters():
-                param.requires_grad_(True)
+        return parameter_groups(self.module_)
 
     def get_default_callbacks(self):
-        """TorchClassifier's; early stopping waits for the last phase of a schedule.
+        """TorchClassifier's, with the freezing schedule; early stopping waits for its last phase."""
+        callbacks = super().get_default_callbacks()
+        schedule = self._schedule()
+        if schedule is None:
+            return callbacks
+        start = stop_start(schedule)
+        callbacks = [
+            (name, PhasedEarlyStopping(**callback.get_params(), start=start)
+             if name == "early_stopping" and type(callback) is EarlyStopping and start > 1 else callback)
+            for name, callback in callbacks
+        ]
+        return [*callbacks, ("freeze_schedule", FreezeSchedule(schedule))]
 
-        With ``icebreaker``, the callbacks (e.g. ``lr_schedule``'s horizon) see the fit's length
-        ``p1 + p2 + p3`` as ``max_epochs``.
-        """
-        max_epochs = self.max_epochs
+    def _epochs_per_fit(self):
+        """With ``icebreaker``, ``p1 + p2 + p3`` (also the horizon of ``lr_schedule``)."""
         if _is_valid_icebreaker(self.icebreaker):
-            self.max_epochs = sum(self.icebreaker[1:])
-        try:
-            callbacks = super().get_default_callbacks()
-        finally:
-            self.max_epochs = max_epochs
-        start = self._stop_start()
-        if start > 1:
-            callbacks = [
-                (name, PhasedEarlyStopping(**callback.get_params(), start=start)
-                 if name == "early_stopping" and type(callback) is EarlyStopping else callback)
-                for name, callback in callbacks
-            ]
-        return callbacks
-
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        """skorch's; with ``icebreaker`` the fit lasts ``p1 + p2 + p3`` epochs."""
-        if epochs is None and self.icebreaker is not None:
-            epochs = sum(self.icebreaker[1:])
-        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            return sum(self.icebreaker[1:])
+        return super()._epochs_per_fit()
 
     # -------------------------------------------------- set-up of a new network: pre-training
     def initialize_module(self):
@@ -428,8 +399,27 @@ class FrontEndClassifier(TorchClassifier):
             fit_scalers(front_end, X_train, batch_size=max(self.batch_size, 256))
         if not pretrains:
             return
-        bands, frames = output_shape(front_end, X_train.shape[1:])
-        waveforms = np.asarray(X)[rows]
+        targets = self._pretraining_targets(np.asarray(X)[rows])
+        settings = {"batch_size": self.batch_size, "clip_grad_norm": self.clip_grad_norm,
+                    "device": self.device, "verbose": self.verbose}
+        if self.forcing_epochs > 0:
+            self.forcing_history_ = force_front_end(front_end, X_train, targets,
+                                                    epochs=self.forcing_epochs, lr=self.forcing_lr,
+                                                    **settings)
+        if self.icebreaker is not None and self.icebreaker[0] > 0:
+            backbone = getattr(self.module_, type(self.module_).backbone_name)
+            self.backbone_history_ = pretrain_backbone(
+                backbone, targets.unsqueeze(1), y_train, epochs=self.icebreaker[0],
+                criterion=self.criterion_, optimizer=self.optimizer_, lr=self.lr,
+                n_classes=len(self.classes_), **settings)
+
+    def _pretraining_targets(self, X_rows):
+        """Targets of forcing and phase 0 for the training rows ``X_rows`` (validated, maybe
+        standardised): the normalised log-mel ``(n, bands, frames)`` of the clips as given to
+        ``fit``, as a float32 tensor on the device; sets ``target_stats_``."""
+        front_end = self.module_.front_end
+        bands, frames = output_shape(front_end, X_rows.shape[1:])
+        waveforms = X_rows
         if getattr(self, "input_mean_", None) is not None:  # the clips as given to fit
             waveforms = waveforms * self.input_std_ + self.input_mean_
         mel = self._target_mel(bands)
@@ -439,11 +429,7 @@ class FrontEndClassifier(TorchClassifier):
             raise ValueError(f"forcing_mel={self.forcing_mel!r} (targets {mel}, sr={self.sr}): "
                              f"{error}") from error
         self.target_stats_ = target_statistics(M)
-        targets = torch.as_tensor(normalised(M, self.target_stats_), device=self.device)
-        if self.forcing_epochs > 0:
-            self.forcing_history_ = self._force(front_end, X_train, targets)
-        if self.icebreaker is not None and self.icebreaker[0] > 0:
-            self.backbone_history_ = self._pretrain_backbone(targets.unsqueeze(1), y_train)
+        return torch.as_tensor(normalised(M, self.target_stats_), device=self.device)
 
     def _training_rows(self, X, y):
         """Row indices of the training side of the fit's split (kept for the fit to reuse)."""
@@ -477,47 +463,6 @@ class FrontEndClassifier(TorchClassifier):
                 f"{bands} bands of {self._net_name()}'s front end"
             )
         return mel
-
-    def _sub_net(self, net_class, module, n_rows, **params):
-        """A skorch net training ``module`` (an instance, shared with ``module_``) in place."""
-        callbacks = []
-        if self.clip_grad_norm is not None:
-            callbacks.append(("gradient_clipping", GradientNormClipping(self.clip_grad_norm)))
-        lone_last_row = n_rows > 1 and n_rows % self.batch_size == 1  # as TorchClassifier's
-        return net_class(module, batch_size=self.batch_size, train_split=None,
-                         iterator_train__shuffle=True, iterator_train__drop_last=lone_last_row,
-                         callbacks=callbacks, device=self.device, verbose=self.verbose, **params)
-
-    def _force(self, front_end, X, targets):
-        """Spectrogram forcing: ``forcing_epochs`` of Adam on the MSE of the front end's output."""
-        net = self._sub_net(NeuralNetRegressor, front_end, len(X), criterion=nn.MSELoss,
-                            optimizer=torch.optim.Adam, lr=self.forcing_lr,
-                            max_epochs=self.forcing_epochs)
-        net.fit(X, targets)
-        return net.history
-
-    def _pretrain_backbone(self, images, y):
-        """IceBreaker phase 0: the backbone alone on the target spectrograms, with the fit's
-        criterion and optimizer (its class and settings, e.g. momentum and weight decay)."""
-        backbone = type(self.module_).backbone_name  # checked by initialize_module
-        accepted = _init_parameters(type(self.optimizer_))  # defaults may hold more (AdamW's)
-        settings = {f"optimizer__{key}": value for key, value in self.optimizer_.defaults.items()
-                    if key != "lr" and key in accepted}
-        net = self._sub_net(NeuralNetClassifier, getattr(self.module_, backbone), len(y),
-                            criterion=self.criterion_, optimizer=type(self.optimizer_), lr=self.lr,
-                            max_epochs=self.icebreaker[0], classes=np.arange(len(self.classes_)),
-                            **settings)
-        net.fit(images, y)
-        return net.history
-
-
-def _first_conv(module):
-    """Name of the first convolution among ``module``'s sub-modules, or None."""
-    for name, sub in module.named_modules():
-        if isinstance(sub, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            return name
-    return None
-
 
 def _init_parameters(module):
     target = module if isinstance(module, type) else type(module)

@@ -1,26 +1,29 @@
 """The one base class of every torch network here: :class:`TorchClassifier`, a skorch classifier.
 
-Everything the networks share lives in this file: input validation and casting, label encoding,
-the validation split (stratified, grouped when ``groups`` are given, always drawn from the data
-passed to ``fit``), early stopping that restores the best epoch, optimizer choice, gradient
-clipping, class weights, learning-rate schedules, seeding, device and thread control. A network
-module (``estimators/<name>.py``) defines an ``nn.Module`` and a registered subclass of
-:class:`TorchClassifier` whose ``__init__`` lists the module's hyperparameters as its own flat
-parameters (``CNNClassifier(channels=..., batch_norm=...)``), named in ``module_params``.
+Everything the networks share lives here: input validation and casting, label encoding, the
+validation split (stratified, grouped when ``groups`` are given, always drawn from the data passed
+to ``fit``; see ``estimators/_split.py``), early stopping that restores the best epoch, optimizer
+choice, gradient clipping, class weights, learning-rate schedules, seeding, device and thread
+control. Nothing in it writes a parameter: after ``fit``, ``get_params()`` returns exactly what
+was set. A network module (``estimators/<name>.py``) defines an ``nn.Module`` and a registered
+subclass of :class:`TorchClassifier` whose ``__init__`` lists the module's hyperparameters as its
+own flat parameters (``CNNClassifier(channels=..., batch_norm=...)``), named in ``module_params``.
 
 A network module's ``__init__`` takes ``input_shape`` (the per-sample shape, e.g. ``(C, H, W)``)
 and ``n_classes``, both filled in from the data at fit, then its own keyword-only hyperparameters
-(the estimator's ``module_params``, or ``module__<name>`` on a plain TorchClassifier). Its ``forward`` takes a float32 batch and returns logits. It may
-declare the layouts it accepts in a class attribute ``input_kinds``, a tuple of ``"image"``
-``(N, C, H, W)``, ``"sequence"`` ``(N, T, F)`` and ``"waveform"`` ``(N, n_samples)``, the first
-being its main one; :class:`TorchClassifier` checks ``X`` against it.
+(the estimator's ``module_params``, or ``module__<name>`` on a plain TorchClassifier). Its
+``forward`` takes a float32 batch and returns logits. It may declare the layouts it accepts in a
+class attribute ``input_kinds``, a tuple of ``"image"`` ``(N, C, H, W)``, ``"sequence"``
+``(N, T, F)`` and ``"waveform"`` ``(N, n_samples)``, the first being its main one;
+:class:`TorchClassifier` checks ``X`` against it.
 
-Training batches can be augmented on the fly (waveform augmentation, SpecAugment masks, mixup):
-the batch functions live in ``estimators/_augment.py``; :meth:`TorchClassifier.train_step_single`
-applies them, to training batches only.
+Training batches can be augmented on the fly (waveform augmentation, SpecAugment masks, mixup) by
+the one parameter ``batch_augment``, a :class:`~estimators._augment.BatchAugment`;
+:meth:`TorchClassifier.train_step_single` applies it, to training batches only.
 """
 
 import contextlib
+import dataclasses
 import math
 import numbers
 import warnings
@@ -28,12 +31,6 @@ import warnings
 import numpy as np
 import torch
 from torch import nn
-from sklearn.model_selection import (
-    GroupShuffleSplit,
-    ShuffleSplit,
-    StratifiedGroupKFold,
-    StratifiedShuffleSplit,
-)
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
@@ -43,7 +40,8 @@ from skorch.dataset import unpack_data
 from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
 
-from estimators import _augment
+from estimators._augment import WAVEFORM_BOUNDS, BatchAugment, mixup_loss
+from estimators._split import validation_split
 
 #: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
 #: and the feature kinds of the store that give it (after the pipeline's transposition).
@@ -56,10 +54,9 @@ INPUT_KINDS = {
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 LR_SCHEDULES = (None, "cosine", "step", "plateau")
-#: Parameters of the waveform augmentation of training batches, with their "off" defaults; the
-#: names and meanings of :class:`featurestore.augment.WaveformAugmentation`.
-WAVEFORM_AUGMENTATION = {"time_stretch": 0.0, "pitch_shift": 0.0, "noise_snr": None, "gain_db": 0.0,
-                         "time_shift": 0.0}
+#: The old flat parameters of training-batch augmentation, now fields of ``batch_augment``; still
+#: accepted by ``set_params``, with a FutureWarning.
+DEPRECATED_AUGMENT_PARAMS = (*WAVEFORM_BOUNDS, "freq_mask", "time_mask", "n_masks", "mixup_alpha")
 
 
 def dense_head(n_inputs, hidden_sizes, n_classes, dropout):
@@ -109,75 +106,6 @@ def output_shape(module, input_shape):
         module.train(was_training)
 
 
-def validation_split(y, groups=None, *, valid_fraction=0.2, random_state=None):
-    """Indices of the training and validation rows of a fit's internal validation split.
-
-    Stratified by ``y``. With ``groups``, no group has rows on both sides: the validation rows are
-    one fold of :class:`~sklearn.model_selection.StratifiedGroupKFold` with
-    ``round(1 / valid_fraction)`` folds. When the data are too few to stratify (a class with one
-    row, or fewer validation rows than classes) the split is a plain random one, with a warning.
-
-    Parameters
-    ----------
-    y : array-like [shape=(n_samples,)]
-        Targets (labels or class indices).
-    groups : array-like [shape=(n_samples,)] or None
-        Group of each row (e.g. the recording or speaker a clip comes from).
-    valid_fraction : float in (0, 1)
-        Fraction of the rows (of the groups, with ``groups``) held out for validation.
-    random_state : int, RandomState instance or None
-
-    Returns
-    -------
-    train, valid : np.ndarray of int
-        Disjoint row indices, both non-empty, together all of ``range(n_samples)``.
-
-    Raises
-    ------
-    ValueError
-        If there are too few rows (or groups) to hold out a non-empty validation set.
-    """
-    y = np.asarray(y)
-    n_samples = len(y)
-    rows = np.zeros((n_samples, 1))
-    if groups is not None:
-        groups = np.asarray(groups)
-        n_groups = len(np.unique(groups))
-        if n_groups < 2:
-            raise ValueError(
-                f"valid_fraction={valid_fraction} needs at least 2 groups to hold out whole groups "
-                f"for validation; got {n_groups}. Pass valid_fraction=None to train without one."
-            )
-        n_splits = max(2, round(1 / valid_fraction))
-        if n_groups >= n_splits:
-            with warnings.catch_warnings():  # "least populated class has only k members": expected
-                warnings.simplefilter("ignore", UserWarning)
-                cv = StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state)
-                train, valid = next(cv.split(rows, y, groups))
-            if len(train) and len(valid):
-                return train, valid
-        cv = GroupShuffleSplit(n_splits=1, test_size=valid_fraction, random_state=random_state)
-        return next(cv.split(rows, y, groups))
-
-    n_valid = math.ceil(valid_fraction * n_samples)
-    if n_samples < 2 or n_valid >= n_samples:
-        raise ValueError(
-            f"valid_fraction={valid_fraction} leaves no training rows of {n_samples}; "
-            "pass valid_fraction=None to train without a validation split."
-        )
-    _, counts = np.unique(y, return_counts=True)
-    if counts.min() >= 2 and min(n_valid, n_samples - n_valid) >= len(counts):
-        cv = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=random_state)
-    else:
-        warnings.warn(
-            f"too few rows ({n_samples}, smallest class {counts.min()}) for a stratified "
-            f"validation split of valid_fraction={valid_fraction}; splitting at random",
-            UserWarning,
-        )
-        cv = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=random_state)
-    return next(cv.split(rows, y))
-
-
 def _valid_accuracy(net, X, y):
     """Accuracy on a validation dataset whose targets are class indices (not the labels)."""
     logits = net.forward(X)  # served from skorch's cache of the validation pass while training
@@ -193,14 +121,11 @@ class TorchClassifier(NeuralNetClassifier):
     ``optimizer__*`` (e.g. ``optimizer__weight_decay``), ``callbacks``, ``callbacks__*``,
     ``iterator_train__*``, ``warm_start``; ``history``, ``partial_fit``, ``save_params`` too.
 
-    Training-batch augmentation (parameters ``time_stretch`` to ``mixup_alpha`` below): every
-    training batch is augmented anew as it is drawn, after standardisation, in the order waveform
-    augmentation, masks, mixup. Validation batches, ``predict``, ``predict_proba``, ``score`` and
-    ``forward`` never are. All draws come from torch's random generator, so that a fixed
-    ``random_state`` gives identical fits; with every one of these parameters at its default, no
-    draw is made and training is exactly that of a net without augmentation. Being plain
-    parameters, they can be tuned by a grid (``model__time_mask`` in a pipeline). For augmented
-    copies of the clips computed once (features of any kind), see ``featurestore.augment``.
+    Training-batch augmentation is one parameter, ``batch_augment`` (see
+    :class:`~estimators._augment.BatchAugment`): every training batch is augmented anew as it is
+    drawn; validation batches, ``predict``, ``predict_proba``, ``score`` and ``forward`` never are.
+    A grid reaches its fields as ``batch_augment__time_mask`` (``model__batch_augment__time_mask``
+    in a pipeline).
 
     Parameters
     ----------
@@ -220,7 +145,8 @@ class TorchClassifier(NeuralNetClassifier):
     valid_fraction : float in (0, 1) or None, default=0.2
         Fraction of the training data given to ``fit`` held out for validation, early stopping and
         the restoring of the best epoch: stratified, and grouped when ``fit`` gets ``groups``
-        (see :func:`validation_split`). ``None`` or 0: no validation and no early stopping.
+        (see :func:`estimators._split.validation_split`). ``None`` or 0: no validation and no
+        early stopping.
     patience : int, default=5
         Epochs without improvement of the validation loss before stopping; the weights of the
         best epoch are restored at the end of training.
@@ -239,7 +165,10 @@ class TorchClassifier(NeuralNetClassifier):
         Seeds the weights' initialisation, dropout, shuffling and the validation split. An int
         makes fits repeatable; torch's global random state is left as it was.
     device : "auto", "cpu", "cuda", ... default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU (resolved at each call).
+        ``"auto"`` uses CUDA when available, else the CPU. It stays ``"auto"`` in
+        ``get_params()``; the attribute ``device``, which skorch reads wherever it places tensors,
+        is the resolved device (resolved at each read, so a net unpickled on a machine without
+        CUDA runs on its CPU).
     n_threads : int or None, default=None
         torch's intra-op threads while fitting and predicting (restored afterwards), so that
         parallel workers do not oversubscribe the cores; None leaves torch's setting.
@@ -252,44 +181,15 @@ class TorchClassifier(NeuralNetClassifier):
     train_split : callable or None, default=None
         skorch's hook, for experts: a callable ``(dataset, y) -> (train, valid)`` replacing the
         split of ``valid_fraction`` (``groups`` are then not used). None uses ``valid_fraction``.
-    time_stretch : float >= 0, default=0.0
-        Training-batch augmentation of waveform inputs ``(n, n_samples)`` only (nets whose
-        ``input_kinds`` include ``"waveform"``), as :class:`featurestore.augment.WaveformAugmentation`,
-        drawn per clip: stretch rates log-uniform in ``[1 / (1 + time_stretch), 1 + time_stretch]``
-        (librosa's phase vocoder; the clip keeps its length).
-    pitch_shift : float >= 0, default=0.0
-        Waveforms only: a shift drawn uniformly in ``[-pitch_shift, pitch_shift]`` semitones.
-    noise_snr : float or None, default=None
-        Waveforms only: white noise added at this signal-to-noise ratio in dB; None for none.
-    gain_db : float >= 0, default=0.0
-        Waveforms only: a gain drawn uniformly in ``[-gain_db, gain_db]`` dB.
-    time_shift : float in [0, 1], default=0.0
-        Waveforms only: a circular shift by up to this fraction of the clip, either way.
-        Waveforms are standardised (one mean and one scale) before these five apply; all of them
-        commute with scaling and the mean of audio is close to 0, so this changes nothing of note.
-        They run on the CPU with numpy, batch by batch, and cost time (pitch shifting most). A
-        nonzero value on another input raises ValueError at fit: for features, train on stored
-        augmented copies of the clips instead.
     sr : number > 0, default=22050
-        Sampling rate of waveform inputs, in Hz; used by ``pitch_shift`` only.
-    freq_mask : int >= 0, default=0
-        SpecAugment (Park et al., 2019) on images ``(n, C, freq, time)`` and sequences
-        ``(n, T, F)``: largest width, in frequency bins (mel bands, MFCC coefficients, ...), of
-        each frequency mask. Widths are drawn uniformly in ``[0, freq_mask]`` and positions
-        uniformly, independently per example; all channels share an example's masks. Masked
-        values are set to 0, the training mean of each channel or feature when ``standardize``
-        is True (with ``standardize=False``, 0 in the data's own units). Masks on waveforms raise
-        ValueError at fit, as do widths larger than their axis.
-    time_mask : int >= 0, default=0
-        Largest width, in frames, of each time mask (as ``freq_mask``).
-    n_masks : int >= 0, default=1
-        Frequency masks and time masks (of each kind) per example.
-    mixup_alpha : float >= 0, default=0.0
-        Mixup (Zhang et al., 2018) for any input when > 0: each training batch is mixed with a
-        permutation of itself, ``lam * X + (1 - lam) * X[perm]`` with ``lam ~ Beta(mixup_alpha,
-        mixup_alpha)`` drawn per batch, and the loss is ``lam * loss(y) + (1 - lam) *
-        loss(y[perm])`` (class weights apply to both terms). The training loss in ``history_`` is
-        that of the mixed batches.
+        Sampling rate of waveform inputs, in Hz (a run setting: the feature set's); used by
+        ``batch_augment``'s ``pitch_shift`` and by front ends that need it.
+    batch_augment : BatchAugment or None, default=BatchAugment()
+        Augmentation of the training batches (waveform augmentation, SpecAugment masks, mixup);
+        the default (or None) augments nothing and draws no random number. An augmentation that
+        does not apply to ``X`` (a waveform bound on a spectrogram net, a mask on waveforms or
+        wider than its axis) raises ValueError at fit. The old flat parameters (``time_mask=8``,
+        ...) are still accepted by ``set_params``, with a FutureWarning.
     **kwargs
         skorch's prefixed parameters: ``module__*``, ``optimizer__*``, ``criterion__*``,
         ``callbacks__*``, ``iterator_train__*``, ``iterator_valid__*``, ``dataset__*``, and
@@ -336,16 +236,8 @@ class TorchClassifier(NeuralNetClassifier):
         standardize=True,
         verbose=0,
         train_split=None,
-        time_stretch=0.0,
-        pitch_shift=0.0,
-        noise_snr=None,
-        gain_db=0.0,
-        time_shift=0.0,
         sr=22050,
-        freq_mask=0,
-        time_mask=0,
-        n_masks=1,
-        mixup_alpha=0.0,
+        batch_augment=BatchAugment(),
         **kwargs,
     ):
         super().__init__(
@@ -368,16 +260,8 @@ class TorchClassifier(NeuralNetClassifier):
         self.random_state = random_state
         self.n_threads = n_threads
         self.standardize = standardize
-        self.time_stretch = time_stretch
-        self.pitch_shift = pitch_shift
-        self.noise_snr = noise_snr
-        self.gain_db = gain_db
-        self.time_shift = time_shift
         self.sr = sr
-        self.freq_mask = freq_mask
-        self.time_mask = time_mask
-        self.n_masks = n_masks
-        self.mixup_alpha = mixup_alpha
+        self.batch_augment = batch_augment
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y, groups=None, **fit_params):
@@ -413,9 +297,9 @@ class TorchClassifier(NeuralNetClassifier):
     def _fit(self, X, y, groups, *, reset, classes, **fit_params):
         self._check_params()
         epochs_done = 0 if reset else len(self.history)
-        with self._runtime(), self._seeded(epochs_done) as seed:
+        with self._threads(), self._seeded(epochs_done) as seed:
             X = self._check_X(X, reset=reset)
-            self._check_augmentation(X.shape)
+            self._augmentation().check(X.shape, self._layout(X.ndim))
             if reset:
                 self._learn_classes(y, classes)
             y = self._encode_y(y, X)
@@ -455,34 +339,14 @@ class TorchClassifier(NeuralNetClassifier):
             isinstance(self.n_threads, numbers.Integral) and self.n_threads >= 1
         ):
             fail("n_threads", "a positive integer or None")
-        self._check_augmentation_params(fail)
-
-    def _check_augmentation_params(self, fail):
-        for name in ("freq_mask", "time_mask", "n_masks"):
-            if not (_is_integer(getattr(self, name)) and getattr(self, name) >= 0):
-                fail(name, "an integer >= 0")
-        if not (_is_real(self.mixup_alpha) and 0 <= self.mixup_alpha < math.inf):
-            fail("mixup_alpha", "a finite number >= 0 (0 for no mixup)")
         if not (_is_real(self.sr) and 0 < self.sr < math.inf):
             fail("sr", "a positive number of Hz")
-        if self._waveform_params() != WAVEFORM_AUGMENTATION:
-            _augment.waveform_augmentation(**self._waveform_params())  # names the first bad bound
+        if not (self.batch_augment is None or isinstance(self.batch_augment, BatchAugment)):
+            fail("batch_augment", "a BatchAugment or None")
 
-    def _waveform_params(self):
-        return {name: getattr(self, name) for name in WAVEFORM_AUGMENTATION}
-
-    def _check_augmentation(self, shape):
-        """Raise ValueError for augmentation parameters that do not apply to ``X`` of ``shape``."""
-        layout = self._layout(len(shape))
-        for name, value in self._waveform_params().items():
-            if value != WAVEFORM_AUGMENTATION[name] and layout != "waveform":
-                raise ValueError(
-                    f"{name}={value!r} applies to waveform inputs of shape (n_samples, "
-                    f"n_samples_per_clip); X has shape {tuple(shape)}; for features, train on "
-                    "stored augmented copies of the clips (featurestore.augment) instead"
-                )
-        if self.n_masks:
-            _augment.check_masks(shape, layout, freq_mask=self.freq_mask, time_mask=self.time_mask)
+    def _augmentation(self):
+        """``batch_augment``, with None read as no augmentation."""
+        return BatchAugment() if self.batch_augment is None else self.batch_augment
 
     def _layout(self, ndim):
         """Layout of validated inputs of ``ndim`` axes: "image", "sequence", "waveform" or None."""
@@ -490,49 +354,34 @@ class TorchClassifier(NeuralNetClassifier):
             return "waveform" if "waveform" in self._input_kinds() else None
         return {4: "image", 3: "sequence"}.get(ndim)
 
-    def _augments(self):
-        """Whether any training-batch augmentation is on."""
-        masks = self.n_masks and (self.freq_mask or self.time_mask)
-        return bool(masks or self.mixup_alpha or self._waveform_params() != WAVEFORM_AUGMENTATION)
-
     # ------------------------------------------------------------------ the training step
     def train_step_single(self, batch, **fit_params):
-        """skorch's training step, on an augmented batch when augmentation is on.
+        """skorch's training step, on a batch augmented by ``batch_augment`` when it is on.
 
         The one place where training batches are augmented (validation batches go through
-        skorch's ``evaluation_step`` instead): waveform augmentation, then SpecAugment masks, then
-        mixup, whose loss is ``lam * loss(y) + (1 - lam) * loss(y[perm])``. Without augmentation
-        this is skorch's step itself, with no extra random draw.
+        skorch's ``evaluation_step`` instead). With mixup the loss is ``lam * loss(y) +
+        (1 - lam) * loss(y[perm])``. Without augmentation this is skorch's step itself, with no
+        extra random draw.
 
         Returns
         -------
         dict
             ``{"loss": loss, "y_pred": y_pred}``, as skorch's (``y_pred`` of the augmented batch).
         """
-        if not self._augments():
+        augment = self._augmentation()
+        if augment.is_identity:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         Xi = to_tensor(Xi, device=self.device)
-        layout = self._layout(Xi.dim())
-        if self._waveform_params() != WAVEFORM_AUGMENTATION:
-            augmentation = _augment.waveform_augmentation(**self._waveform_params())
-            Xi = _augment.augment_waveforms(Xi, augmentation, sr=self.sr)
-        if self.n_masks and (self.freq_mask or self.time_mask):
-            Xi = _augment.spec_mask(Xi, layout=layout, freq_mask=self.freq_mask,
-                                    time_mask=self.time_mask, n_masks=self.n_masks)
-        mixed = None
-        if self.mixup_alpha:
-            Xi, perm, lam = _augment.mixup(Xi, self.mixup_alpha)
-            mixed = (perm, lam)
+        Xi, mix = augment(Xi, layout=self._layout(Xi.dim()), sr=self.sr)
         y_pred = self.infer(Xi, **fit_params)
-        if mixed is None:
+        if mix is None:
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         else:
             yi = to_tensor(yi, device=self.device)
-            loss = _augment.mixup_loss(
-                lambda pred, target: self.get_loss(pred, target, X=Xi, training=True),
-                y_pred, yi, *mixed)
+            loss = mixup_loss(lambda pred, target: self.get_loss(pred, target, X=Xi, training=True),
+                              y_pred, yi, *mix)
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
@@ -636,7 +485,7 @@ class TorchClassifier(NeuralNetClassifier):
         self.check_is_fitted()
         if not is_dataset(X):
             X = self._check_X(X, reset=False)
-        with self._runtime():
+        with self._threads():
             proba = super().predict_proba(X).astype(np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
 
@@ -646,16 +495,11 @@ class TorchClassifier(NeuralNetClassifier):
         return self.classes_[indices]
 
     def forward_iter(self, X, training=False, device="cpu"):
-        """skorch's, on the resolved device and with ``n_threads``."""
-        with self._runtime():
+        """skorch's, with ``n_threads``."""
+        with self._threads():
             yield from super().forward_iter(X, training=training, device=device)
 
     # ---------------------------------------------------------- skorch's initialisation hooks
-    def initialize(self):
-        """skorch's, on the resolved device (``fit`` calls it; it needs ``input_shape_``)."""
-        with self._runtime():
-            return super().initialize()
-
     def initialize_module(self):
         """Build the module with ``input_shape`` and ``n_classes`` taken from the fit's data."""
         kwargs = self.get_params_for("module")
@@ -714,12 +558,25 @@ class TorchClassifier(NeuralNetClassifier):
         return self.train_split is not None or bool(self.valid_fraction)
 
     def _lr_scheduler(self, validates):
+        epochs = self._epochs_per_fit()
         if self.lr_schedule == "cosine":
-            return LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)
+            return LRScheduler("CosineAnnealingLR", T_max=epochs)
         if self.lr_schedule == "step":
-            return LRScheduler("StepLR", step_size=max(1, self.max_epochs // 3), gamma=0.1)
+            return LRScheduler("StepLR", step_size=max(1, epochs // 3), gamma=0.1)
         return LRScheduler("ReduceLROnPlateau", monitor="valid_loss" if validates else "train_loss",
                            factor=0.1, patience=max(1, self.patience // 2))
+
+    def _epochs_per_fit(self):
+        """Epochs of one call of ``fit`` or ``partial_fit`` (without early stopping): ``max_epochs``.
+
+        The horizon of ``lr_schedule``; a subclass whose fits last otherwise overrides it.
+        """
+        return self.max_epochs
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's; ``epochs`` defaults to :meth:`_epochs_per_fit` rather than ``max_epochs``."""
+        epochs = self._epochs_per_fit() if epochs is None else epochs
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     def get_split_datasets(self, X, y=None, **fit_params):
         """Training and validation datasets: ``valid_fraction`` of the rows given to ``fit``."""
@@ -759,43 +616,85 @@ class TorchClassifier(NeuralNetClassifier):
             yield seed
 
     @contextlib.contextmanager
-    def _runtime(self, *, threads=True):
-        """Resolve ``device="auto"`` (and apply ``n_threads``) for the duration of one call."""
-        device, n_threads = self.device, torch.get_num_threads()
-        threads = threads and self.n_threads is not None
-        if _is_auto(device):
-            self.device = _auto_device()
-        if threads:
-            torch.set_num_threads(self.n_threads)
+    def _threads(self):
+        """Apply ``n_threads`` to torch for the duration of one call (torch's setting is global)."""
+        if self.n_threads is None:
+            yield
+            return
+        n_threads = torch.get_num_threads()
+        torch.set_num_threads(self.n_threads)
         try:
             yield
         finally:
-            self.device = device
-            if threads:
-                torch.set_num_threads(n_threads)
+            torch.set_num_threads(n_threads)
+
+    # The parameter ``device`` is stored as given ("auto" included) in the instance's __dict__,
+    # where scikit-learn's get_params, set_params and clone find it. skorch reads ``self.device``
+    # wherever it places tensors and modules (its private _initialize_module, infer, get_loss,
+    # load_params, unpickling); this property is that one read, with "auto" resolved, so that
+    # no method has to write the parameter for the length of a call.
+    @property
+    def device(self):
+        """The torch device that skorch computes on: the ``device`` parameter, ``"auto"`` resolved."""
+        device = vars(self)["device"]
+        return _auto_device() if _is_auto(device) else device
+
+    @device.setter
+    def device(self, value):
+        vars(self)["device"] = value
 
     def get_params(self, deep=True, **kwargs):
         # skorch lists its private bookkeeping set ``_params_to_validate`` as a parameter; it is not
         # one (skorch rebuilds it from the keyword arguments in __init__), so clone leaves it out.
         params = super().get_params(deep=deep, **kwargs)
         params.pop("_params_to_validate", None)
+        params["device"] = vars(self)["device"]  # as set, not the resolved attribute
         return params
 
     def set_params(self, **kwargs):
+        kwargs = self._fold_augment_params(kwargs)
         # skorch 1.4 raises on a new component class (optimizer=..., say) for an initialised net;
         # like any plain parameter it takes effect when fit next initialises the net.
         for name in ("module", "criterion", "optimizer"):
             if name in kwargs:
                 setattr(self, name, kwargs.pop(name))
-        if "device" in kwargs:
-            super().set_params(device=kwargs.pop("device"))
         if not self.initialized_:
             return super().set_params(**kwargs)
-        with self._runtime(threads=False):  # may re-initialise (and move) the module
-            super().set_params(**kwargs)
-            if set(kwargs) & set(self.module_params):  # as skorch does for module__*: a new network
-                self.initialize()
+        super().set_params(**kwargs)
+        if set(kwargs) & set(self.module_params):  # as skorch does for module__*: a new network
+            self.initialize()
         return self
+
+    def _check_deprecated_params(self, **kwargs):
+        """skorch's hook for the keyword arguments of ``__init__``: the old flat augmentation
+        parameters are not ``__init__`` arguments any more (``set_params`` still takes them)."""
+        for key in kwargs:
+            if key in DEPRECATED_AUGMENT_PARAMS:
+                raise TypeError(f"{type(self).__name__}.__init__ got {key}=...: it is a field of "
+                                f"batch_augment now; pass batch_augment=BatchAugment({key}=...)")
+
+    def _fold_augment_params(self, kwargs):
+        """``kwargs`` with ``batch_augment__<field>`` (and the deprecated ``<field>``) folded into
+        one new ``batch_augment``: a BatchAugment is frozen, so it is replaced, never changed in
+        place (a default instance may be shared by many nets)."""
+        fields = {}
+        for key in list(kwargs):
+            if key.startswith("batch_augment__"):
+                fields[key[len("batch_augment__"):]] = kwargs.pop(key)
+            elif key in DEPRECATED_AUGMENT_PARAMS:
+                warnings.warn(f"{key} is deprecated for {type(self).__name__}; use "
+                              f"batch_augment__{key} (or batch_augment=BatchAugment({key}=...))",
+                              FutureWarning, stacklevel=3)
+                fields[key] = kwargs.pop(key)
+        if not fields:
+            return kwargs
+        augment = kwargs.get("batch_augment", self.batch_augment)
+        base = BatchAugment() if augment is None else augment
+        unknown = set(fields) - set(base.get_params())
+        if unknown:
+            raise ValueError(f"batch_augment has no field {sorted(unknown)[0]!r}; "
+                             f"its fields: {', '.join(base.get_params())}")
+        return {**kwargs, "batch_augment": dataclasses.replace(base, **fields)}
 
     def get_params_for(self, prefix):
         """skorch's; for ``"module"``, also this class's ``module_params`` under their own names.
@@ -818,19 +717,20 @@ class TorchClassifier(NeuralNetClassifier):
 
     def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
                     checkpoint=None, use_safetensors=False, **kwargs):
-        with self._runtime():  # maps the tensors to the resolved device
-            return super().load_params(
-                f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
-                f_history=f_history, checkpoint=checkpoint, use_safetensors=use_safetensors,
-                **kwargs)
+        """skorch's. It sets ``device`` to where it mapped the tensors; "auto" names that already."""
+        device = vars(self)["device"]
+        super().load_params(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
+                            f_history=f_history, checkpoint=checkpoint,
+                            use_safetensors=use_safetensors, **kwargs)
+        if _is_auto(device):
+            self.device = device
 
     def __setstate__(self, state):
-        auto = _is_auto(state.get("device"))
-        if auto:
-            state = {**state, "device": _auto_device()}
-        super().__setstate__(state)
-        if auto:
-            self.device = "auto"
+        # skorch maps the pickled tensors to state["device"], which must name a torch device.
+        device = state.get("device")
+        super().__setstate__({**state, "device": _auto_device()} if _is_auto(device) else state)
+        if _is_auto(device):
+            self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -451,11 +451,11 @@ def test_cli_grid_over_training_batch_augmentation(capsys, urbansound_root, tmp_
     code = main(["grid", "--estimator", "cnn", "--dataset", "urbansound8k", "--root", str(urbansound_root),
                  "--cache", str(tmp_path / "cache"), "--output", str(out_dir), *SMALL, "--max-epochs", "1",
                  "--set", "mel.n_mels=20", "--set", "mel.n_fft=256", "--set", "mel.hop_length=128",
-                 "--param-grid", '{"time_mask": [0, 4], "mixup_alpha": [0, 0.2]}'])
+                 "--param-grid", '{"batch_augment__time_mask": [0, 4], "batch_augment__mixup_alpha": [0, 0.2]}'])
     out = capsys.readouterr().out
     assert code == 0, out
     params = [json.loads(p) for p in pd.read_csv(out_dir / "cv_results.csv")["params"]]
-    assert sorted((p["model__time_mask"], p["model__mixup_alpha"]) for p in params) == [
+    assert sorted((p["model__batch_augment__time_mask"], p["model__batch_augment__mixup_alpha"]) for p in params) == [
         (0, 0), (0, 0.2), (4, 0), (4, 0.2)]
 
 

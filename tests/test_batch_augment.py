@@ -1,4 +1,5 @@
-"""Tests of the augmentation of training batches: estimators._augment and TorchClassifier's step.
+"""Tests of the augmentation of training batches: estimators._augment (its BatchAugment, the one
+parameter ``batch_augment`` of the nets) and TorchClassifier's step.
 
 The batch functions are checked on tensors of ones (where a mask shows as zeros); the estimator's
 behaviour with spy modules that record what ``forward`` sees in training and in evaluation mode.
@@ -17,7 +18,7 @@ from skorch import NeuralNetClassifier
 from torch import nn
 
 import estimators
-from estimators._augment import augment_waveforms, mixup, mixup_loss, spec_mask
+from estimators._augment import BatchAugment, augment_waveforms, mixup, mixup_loss, spec_mask
 from estimators._torch import TorchClassifier
 from featurestore.augment import WaveformAugmentation
 
@@ -162,7 +163,7 @@ def test_mixup_mixes_the_batch_with_a_permutation_of_itself():
 def test_mixup_step_loss_is_the_lambda_weighted_sum_with_class_weights():
     X, _ = data((1, 4, 5), n_per_class=8)
     y = np.array(["dog"] * 16 + ["rain"] * 5 + ["siren"] * 3)
-    net = spy_net(mixup_alpha=0.4, class_weight="balanced", max_epochs=1, device="cpu").fit(X, y)
+    net = spy_net(batch_augment=BatchAugment(mixup_alpha=0.4), class_weight="balanced", max_epochs=1, device="cpu").fit(X, y)
     Xt = torch.as_tensor(X[:8])
     yt = torch.as_tensor(np.searchsorted(net.classes_, y[[0, 1, 2, 16, 17, 18, 21, 22]]))
     with torch.random.fork_rng(devices=[]):
@@ -198,8 +199,8 @@ def test_augment_waveforms_applies_the_augmentation_with_a_seed_drawn_from_torch
 
 def test_waveform_net_trains_on_augmented_batches_of_the_same_shape():
     X, y = data((1000,), offset=0.0)
-    net = spy_net(SpyWaveform, time_shift=0.5, gain_db=6.0, pitch_shift=1.0, sr=8000,
-                  valid_fraction=0.25).fit(X, y)
+    augment = BatchAugment(time_shift=0.5, gain_db=6.0, pitch_shift=1.0)
+    net = spy_net(SpyWaveform, batch_augment=augment, sr=8000, valid_fraction=0.25).fit(X, y)
     train, valid = seen(net, "train"), seen(net, "eval")
     assert train.shape[1:] == valid.shape[1:] == X.shape[1:]
     assert not rows_of(train) & rows_of(X)  # every training clip was changed
@@ -211,14 +212,14 @@ def test_waveform_net_trains_on_augmented_batches_of_the_same_shape():
 
 def test_recurrent_net_augments_raw_waveform_frames():
     X, y = data((450,), offset=0.0)
-    net = tiny("gru", frame_length=100, time_shift=0.2, noise_snr=10).fit(X, y)
+    net = tiny("gru", frame_length=100, batch_augment=BatchAugment(time_shift=0.2, noise_snr=10)).fit(X, y)
     assert net.predict(X).shape == (len(X),)
 
 
 # ------------------------------------------------------------ training batches only
 def test_masks_reach_training_batches_only_and_predictions_are_unaugmented():
     X, y = data((1, 8, 10), n_per_class=8)
-    net = spy_net(freq_mask=3, time_mask=4, n_masks=2, valid_fraction=0.25).fit(X, y)
+    net = spy_net(batch_augment=BatchAugment(freq_mask=3, time_mask=4, n_masks=2), valid_fraction=0.25).fit(X, y)
     train, valid = seen(net, "train"), seen(net, "eval")
     assert (train == 0).any() and not (X == 0).any()
     assert not rows_of(train) <= rows_of(X)
@@ -241,13 +242,14 @@ def test_masks_reach_training_batches_only_and_predictions_are_unaugmented():
 
 def test_sequence_masks_and_mixup_in_one_fit():
     X, y = data((10, 6))
-    net = spy_net(SpySequence, freq_mask=2, time_mask=3, mixup_alpha=0.3, valid_fraction=None).fit(X, y)
+    augment = BatchAugment(freq_mask=2, time_mask=3, mixup_alpha=0.3)
+    net = spy_net(SpySequence, batch_augment=augment, valid_fraction=None).fit(X, y)
     assert seen(net, "train").shape[1:] == X.shape[1:]
     assert not rows_of(seen(net, "train")) & rows_of(X)
 
 
 # ------------------------------------------------------------------------ seeding
-AUGMENTED = {"time_mask": 4, "freq_mask": 4, "n_masks": 2, "mixup_alpha": 0.2}
+AUGMENTED = {"batch_augment": BatchAugment(time_mask=4, freq_mask=4, n_masks=2, mixup_alpha=0.2)}
 
 
 def weights(net):
@@ -282,32 +284,47 @@ def unaugmented(net_class):
 def test_defaults_train_exactly_as_without_augmentation(name):
     spec = estimators.get_spec(name)
     X, y = data(spec.test_shape, offset=0.0)
-    off = {"time_mask": 0, "freq_mask": 8, "n_masks": 0, "mixup_alpha": 0.0, "noise_snr": None}
+    off = BatchAugment(time_mask=0, freq_mask=8, n_masks=0, mixup_alpha=0.0, noise_snr=None)
+    assert off.is_identity and not BatchAugment(time_mask=1).is_identity
     net = tiny(name)
     reference = unaugmented(type(net))(**net.get_params(deep=False)).fit(X, y)
-    for net in (tiny(name).fit(X, y), tiny(name, **off).fit(X, y)):
+    for net in (tiny(name).fit(X, y), tiny(name, batch_augment=off).fit(X, y),
+                tiny(name, batch_augment=None).fit(X, y)):
         for a, b in zip(weights(net), weights(reference), strict=True):
             np.testing.assert_array_equal(a, b)
         assert net.history[:, "train_loss"] == reference.history[:, "train_loss"]
 
 
 # ------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("params, match", [
+@pytest.mark.parametrize("fields, match", [
     ({"time_mask": -1}, r"time_mask=-1 must be an integer >= 0"),
     ({"freq_mask": 2.5}, r"freq_mask=2.5 must be an integer >= 0"),
     ({"n_masks": -2}, r"n_masks=-2 must be an integer >= 0"),
+    ({"n_masks": True}, r"n_masks=True must be an integer >= 0"),
     ({"mixup_alpha": -0.1}, r"mixup_alpha=-0.1 must be a finite number >= 0"),
     ({"mixup_alpha": float("inf")}, r"mixup_alpha=inf must be a finite number >= 0"),
-    ({"sr": 0}, r"sr=0 must be a positive number"),
     ({"gain_db": -3.0}, r"gain_db=-3.0 must be a finite number >= 0"),
     ({"time_shift": 1.5}, r"time_shift=1.5 must be a fraction"),
     ({"noise_snr": "loud"}, r"noise_snr='loud' must be a number of dB or None"),
-    ({"freq_mask": 17}, r"freq_mask=17 is wider than the 16 frequency bins"),
-    ({"time_stretch": 0.2}, (r"time_stretch=0.2 applies to waveform inputs.*shape \(18, 2, 16, 16\)"
-                             r".*stored augmented copies")),
-    ({"pitch_shift": 1.0}, r"pitch_shift=1.0 applies to waveform inputs"),
 ])
-def test_bad_augmentation_parameters_are_named_at_fit(params, match):
+def test_bad_batch_augment_fields_are_named(fields, match):
+    with pytest.raises(ValueError, match=match):
+        BatchAugment(**fields)
+    net = tiny("cnn")
+    with pytest.raises(ValueError, match=match):  # a grid's value fails before any training
+        net.set_params(**{f"batch_augment__{key}": value for key, value in fields.items()})
+    assert net.batch_augment == BatchAugment()
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"sr": 0}, r"sr=0 must be a positive number"),
+    ({"batch_augment": {"time_mask": 4}}, r"batch_augment=\{'time_mask': 4\} must be a BatchAugment or None"),
+    ({"batch_augment": BatchAugment(freq_mask=17)}, r"freq_mask=17 is wider than the 16 frequency bins"),
+    ({"batch_augment": BatchAugment(time_stretch=0.2)},
+     r"time_stretch=0.2 applies to waveform inputs.*shape \(18, 2, 16, 16\).*stored augmented copies"),
+    ({"batch_augment": BatchAugment(pitch_shift=1.0)}, r"pitch_shift=1.0 applies to waveform inputs"),
+])
+def test_augmentation_that_does_not_fit_the_data_is_named_at_fit(params, match):
     X, y = data((2, 16, 16))
     with pytest.raises(ValueError, match=match):
         tiny("cnn", **params).fit(X, y)
@@ -316,39 +333,82 @@ def test_bad_augmentation_parameters_are_named_at_fit(params, match):
 def test_waveform_parameters_on_sequences_and_masks_on_waveforms_are_rejected():
     X, y = data((20, 13))
     with pytest.raises(ValueError, match=r"noise_snr=20 applies to waveform inputs"):
-        tiny("lstm", noise_snr=20).fit(X, y)
+        tiny("lstm", batch_augment=BatchAugment(noise_snr=20)).fit(X, y)
     X, y = data((1000,))
     with pytest.raises(ValueError, match=r"time_mask=4 applies to spectrogram inputs.*\(18, 1000\)"):
-        spy_net(SpyWaveform, time_mask=4).fit(X, y)
+        spy_net(SpyWaveform, batch_augment=BatchAugment(time_mask=4)).fit(X, y)
     with pytest.raises(ValueError, match=r"freq_mask=2 applies to spectrogram inputs"):
-        spy_net(SpyWaveform, freq_mask=2).fit(X, y)
+        spy_net(SpyWaveform, batch_augment=BatchAugment(freq_mask=2)).fit(X, y)
 
 
 # ------------------------------------------------------------------ model selection
 def test_grid_search_tunes_masks_and_mixup():
     X, y = data((2, 16, 16), n_per_class=8)
-    grid = {"time_mask": [0, 4], "mixup_alpha": [0.0, 0.2]}
+    grid = {"batch_augment__time_mask": [0, 4], "batch_augment__mixup_alpha": [0.0, 0.2]}
     search = GridSearchCV(tiny("cnn"), grid, cv=2, error_score="raise").fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    assert search.best_params_["time_mask"] in (0, 4)
+    assert search.best_params_["batch_augment__time_mask"] in (0, 4)
+    best = search.best_estimator_.batch_augment
+    assert (best.time_mask, best.mixup_alpha) == (search.best_params_["batch_augment__time_mask"],
+                                                  search.best_params_["batch_augment__mixup_alpha"])
+
+
+def test_a_grid_replaces_batch_augment_and_never_changes_a_shared_one():
+    shared = BatchAugment(freq_mask=2)
+    first, second = tiny("cnn", batch_augment=shared), tiny("cnn", batch_augment=shared)
+    first.set_params(batch_augment__time_mask=4)
+    assert first.batch_augment == BatchAugment(freq_mask=2, time_mask=4)
+    assert second.batch_augment is shared and shared == BatchAugment(freq_mask=2)
+    assert tiny("cnn").batch_augment == BatchAugment()  # the default instance too
+    both = tiny("cnn").set_params(batch_augment=BatchAugment(n_masks=2), batch_augment__time_mask=3)
+    assert both.batch_augment == BatchAugment(n_masks=2, time_mask=3)
+    assert tiny("cnn", batch_augment=None).set_params(batch_augment__mixup_alpha=0.2).batch_augment \
+        == BatchAugment(mixup_alpha=0.2)
+    with pytest.raises(ValueError, match="batch_augment has no field 'time_masks'"):
+        tiny("cnn").set_params(batch_augment__time_masks=4)
+
+
+def test_old_flat_names_are_deprecated_aliases_in_set_params_only():
+    net = tiny("cnn")
+    with pytest.warns(FutureWarning) as record:
+        net.set_params(time_mask=4, mixup_alpha=0.2)
+    assert [str(w.message).split(";")[0] for w in record] == [
+        "time_mask is deprecated for CNNClassifier", "mixup_alpha is deprecated for CNNClassifier"]
+    assert "use batch_augment__time_mask" in str(record[0].message)
+    assert net.batch_augment == BatchAugment(time_mask=4, mixup_alpha=0.2)
+    assert "time_mask" not in net.get_params()
+    with pytest.raises(TypeError, match=r"time_mask=\.\.\.: it is a field of batch_augment now"):
+        TorchClassifier(nn.Linear, time_mask=4)
 
 
 def test_pipeline_parameters_pass_check_params():
     pipeline = Pipeline([("features", FunctionTransformer()), ("model", estimators.build("cnn"))])
-    estimators.check_params(pipeline, {"model__time_mask": [0, 8], "model__freq_mask": [0, 8],
-                                       "model__n_masks": [1, 2], "model__mixup_alpha": [0.0, 0.2],
-                                       "model__time_stretch": [0.2], "model__sr": [16000]})
-    with pytest.raises(ValueError, match="Did you mean 'model__time_mask'"):
-        estimators.check_params(pipeline, {"model__time_masks": [0, 8]})
+    estimators.check_params(pipeline, {"model__batch_augment__time_mask": [0, 8],
+                                       "model__batch_augment__freq_mask": [0, 8],
+                                       "model__batch_augment__n_masks": [1, 2],
+                                       "model__batch_augment__mixup_alpha": [0.0, 0.2],
+                                       "model__batch_augment__time_stretch": [0.2], "model__sr": [16000]})
+    with pytest.raises(ValueError, match="Did you mean 'model__batch_augment__time_mask'"):
+        estimators.check_params(pipeline, {"model__batch_augment__time_masks": [0, 8]})
+    with pytest.raises(ValueError, match="no parameter 'model__time_mask'"):  # the old spelling
+        estimators.check_params(pipeline, {"model__time_mask": [0, 8]})
+
+
+def test_batch_augment_clones_and_lists_its_fields():
+    augment = BatchAugment(time_mask=4, mixup_alpha=0.2)
+    assert repr(augment) == "BatchAugment(time_mask=4, mixup_alpha=0.2)"
+    assert clone(augment) == augment and clone(augment) is not augment
+    assert augment.get_params()["time_mask"] == 4 and len(augment.get_params()) == 9
 
 
 def test_clone_and_pickle_keep_the_parameters():
-    params = {"time_mask": 4, "freq_mask": 2, "n_masks": 2, "mixup_alpha": 0.2}
+    params = {"batch_augment": BatchAugment(time_mask=4, freq_mask=2, n_masks=2, mixup_alpha=0.2)}
     net = tiny("cnn", **params)
     assert clone(net).get_params(deep=False).items() >= params.items()
-    wave = {"time_stretch": 0.1, "pitch_shift": 2.0, "noise_snr": 30.0, "gain_db": 3.0,
-            "time_shift": 0.25, "sr": 16000}
+    assert clone(net).get_params()["batch_augment__time_mask"] == 4
+    wave = {"batch_augment": BatchAugment(time_stretch=0.1, pitch_shift=2.0, noise_snr=30.0, gain_db=3.0,
+                                          time_shift=0.25), "sr": 16000}
     assert clone(tiny("mstnet", **wave)).get_params(deep=False).items() >= wave.items()
 
     X, y = data((2, 16, 16))

@@ -107,6 +107,18 @@ def test_clone_get_set_params(name):
         assert clone(estimator).get_params()[knob] == test_params[knob]
 
 
+def test_fit_leaves_the_parameters_as_set(fitted):
+    """Nothing writes a parameter during fit: ``get_params`` after fit is what was set (a torch
+    net's ``device="auto"`` included), and a clone of the fitted estimator is a clone of the
+    unfitted one."""
+    name, estimator, _, _ = fitted
+    unfitted = build(name)
+    assert estimator.get_params(deep=False) == unfitted.get_params(deep=False)
+    assert clone(estimator).get_params(deep=False) == clone(unfitted).get_params(deep=False)
+    if is_torch(estimator):
+        assert estimator.get_params()["device"] == "auto"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_parameters_are_flat_and_documented(name):
     """Each ``__init__`` parameter is documented (numpydoc) in the class or one of its bases."""

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 import estimators
 from estimators import _frontend
 from estimators._frontend import FrontEndClassifier, mel_targets, normalised, target_statistics
+from estimators._phases import FreezeSchedule, PhasedEarlyStopping
 from estimators._torch import TorchClassifier
 from estimators.deepfourier import LearnableMel
 from estimators.mstnet import MSTNet
@@ -275,6 +276,36 @@ def test_icebreaker_sets_the_lr_schedule_horizon():
     net.fit(X, y)
     np.testing.assert_allclose(net.history[:, "event_lr"],
                                1e-3 * (1 + np.cos(np.pi * np.arange(4) / 4)) / 2, rtol=1e-6)
+
+
+class RecordParams(Callback):
+    """The net's parameters at the start of each epoch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.params_ = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.params_.append(net.get_params(deep=False))
+
+
+def test_phases_are_callbacks_and_no_parameter_changes_during_the_fit():
+    X, y = data("mstnet")
+    record = RecordParams()
+    net = tiny("mstnet", icebreaker=[1, 1, 1, 2], forcing_epochs=1, lr_schedule="cosine",
+               max_epochs=100, callbacks=[("record", record)])
+    before = net.get_params(deep=False)
+    net.fit(X, y)
+    assert len(net.history) == 4  # p1 + p2 + p3, with max_epochs=100 as set
+    assert len(record.params_) == 4 and all(params == before for params in record.params_)
+    assert net.get_params(deep=False) == before
+    callbacks = dict(net.callbacks_)
+    schedule = callbacks["freeze_schedule"]
+    assert isinstance(schedule, FreezeSchedule) and isinstance(callbacks["early_stopping"], PhasedEarlyStopping)
+    assert [schedule.phase(epoch) for epoch in (1, 2, 3, 4)] == [
+        (("backbone_first_conv", "backbone_rest"), 1), (("backbone_rest",), 2), ((), 3), ((), 3)]
+    assert callbacks["early_stopping"].start == 3
+    plain = dict(tiny("mstnet").initialize_callbacks().callbacks_)
+    assert "freeze_schedule" not in plain and type(plain["early_stopping"]) is EarlyStopping
 
 
 # ---------------------------------------------------------------------- forcing and phase 0

@@ -7,6 +7,7 @@ the fastest networks. Everything runs on one torch thread with a few epochs.
 """
 
 import inspect
+import io
 import pickle
 
 import numpy as np
@@ -19,7 +20,8 @@ from sklearn.model_selection import GroupKFold, cross_validate
 from skorch.callbacks import Callback
 
 import estimators
-from estimators._torch import TorchClassifier, validation_split
+from estimators._split import validation_split
+from estimators._torch import TorchClassifier
 from estimators.resnet18 import ResNet18
 
 TORCH_NETS = [name for name in estimators.available()
@@ -101,7 +103,7 @@ def test_pickled_net_predicts_identically(name):
     net = tiny(name).fit(X, y)
     loaded = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
-    assert loaded.device == "auto"
+    assert loaded.get_params()["device"] == "auto"
 
 
 @pytest.mark.parametrize("name", TORCH_NETS)
@@ -378,6 +380,51 @@ def test_plateau_schedule_monitors_the_training_loss_without_validation():
     assert callback(net, "lr_scheduler").monitor == "train_loss"
     assert callback(tiny("lstm", lr_schedule="plateau").fit(X, y), "lr_scheduler").monitor \
         == "valid_loss"
+
+
+class RecordParams(Callback):
+    """Records the net's parameters at the start of each epoch and of each batch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.params_ = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.params_.append(net.get_params(deep=False))
+
+    def on_batch_begin(self, net, **kwargs):
+        self.params_.append(net.get_params(deep=False))
+
+
+def test_device_auto_survives_fit_and_is_resolved_where_skorch_reads_it():
+    X, y = noise("cnn")
+    record = RecordParams()
+    net = tiny("cnn", max_epochs=2, callbacks=[("record", record)])
+    before = net.get_params(deep=False)
+    net.fit(X, y)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert net.get_params()["device"] == "auto"
+    assert len(record.params_) > 2 and all(p["device"] == "auto" for p in record.params_)
+    assert {p["device"] for p in record.params_} == {before["device"]}
+    assert net.device == expected  # the attribute skorch reads to place tensors
+    assert {p.device.type for p in net.module_.parameters()} == {expected}
+    net.load_params(f_params=_saved_params(net))  # skorch's load_params sets the device it maps to
+    assert net.get_params()["device"] == "auto"
+    assert clone(net).get_params()["device"] == "auto"
+
+
+def _saved_params(net):
+    buffer = io.BytesIO()
+    net.save_params(f_params=buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def test_an_explicit_device_is_kept_as_given():
+    X, y = noise("cnn")
+    net = tiny("cnn", device="cpu").fit(X, y)
+    assert net.device == "cpu" and net.get_params()["device"] == "cpu"
+    net.set_params(device="auto")
+    assert net.get_params()["device"] == "auto"
 
 
 def test_n_threads_applies_while_fitting_and_is_restored():
