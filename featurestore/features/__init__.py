@@ -11,7 +11,10 @@ kind touches one file) that defines:
     Bumped when the computation changes, so old stored feature sets are not reused.
 ``compute(y, *, sr, **params)`` : function
     A pure function: ``y`` is float32 audio of shape ``(..., n_samples)`` (one clip, or a batch of
-    clips of equal length); it returns float32 of shape ``(..., *feature_shape)``.
+    clips of equal length); it returns float32 of shape ``(..., *feature_shape)``. Each clip's
+    result must be bit-identical whatever the batch around it: compute clip by clip with shapes that
+    do not follow the batch (``_common.map_clips``) and no BLAS (see ``_common``'s notes on
+    reproducibility). ``tests/test_reproducible.py`` checks every registered kind.
 """
 
 import difflib

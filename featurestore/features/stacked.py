@@ -52,7 +52,7 @@ def compute(y, *, sr, n_points=None):
     n_points = _common.check_int("n_points", n_points, allow_none=True)
     y = _common.as_audio(y)
     if n_points is not None:
-        y = _common.resample_points(y, n_points)
+        y = _common.map_clips(y, lambda clip: _common.resample_points(clip, n_points), (n_points,))
     n = y.shape[-1]
     N = _side(n)
     out = np.zeros(y.shape[:-1] + (N * N,), dtype=np.float32)
