@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # librosa's defaults, i.e. what `melspectrogram(y=y, sr=sr)` and `mfcc(y=y, sr=sr)` compute in the
 # plain loop. With equal STFT and filterbank parameters the store computes the log-mel once per
-# clip for both kinds (featurestore.features._common.shared_intermediates).
+# clip for both kinds (one featurestore.features.Memo per batch).
 MEL = {"n_mels": 128, "n_fft": 2048, "hop_length": 512, "delta": False}
 MFCC = {"n_mfcc": 20, "n_fft": 2048, "hop_length": 512, "n_mels": 128}
 SR = 22050

@@ -56,11 +56,12 @@ def test_module_contract(kind):
     signature = inspect.signature(module.compute)
     params = signature.parameters
     assert not any(p.kind == p.VAR_KEYWORD for p in params.values()), "no **kwargs"
-    assert all(params[name].kind == params[name].KEYWORD_ONLY for name in ["sr", *module.DEFAULTS])
+    assert all(params[name].kind == params[name].KEYWORD_ONLY for name in ["sr", "memo", *module.DEFAULTS])
+    assert params["memo"].default is None and "memo" not in module.DEFAULTS  # not a feature parameter
     defaults = {
         name: list(p.default) if isinstance(p.default, tuple) else p.default
         for name, p in params.items()
-        if p.default is not inspect.Parameter.empty
+        if p.default is not inspect.Parameter.empty and name != "memo"
     }
     assert defaults == module.DEFAULTS
 
@@ -292,10 +293,7 @@ def test_mrp_defaults_and_chunking(clips, monkeypatch):
     np.testing.assert_allclose(mrp.compute(clips, sr=SR), out, rtol=1e-5, atol=1e-7)
 
 
-def test_mel_and_mfcc_share_the_log_mel_inside_extraction(monkeypatch):
-    from featurestore.features import _common
-    from featurestore.features._common import shared_intermediates
-
+def test_mel_and_mfcc_share_the_log_mel_through_a_memo(monkeypatch):
     rng = np.random.default_rng(3)
     y = rng.standard_normal((2, 4000)).astype(np.float32)
     params = {"n_fft": 512, "hop_length": 256, "n_mels": 32}
@@ -303,13 +301,32 @@ def test_mel_and_mfcc_share_the_log_mel_inside_extraction(monkeypatch):
     calls = []
     real = _common.stft_power
     monkeypatch.setattr(_common, "stft_power", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
-    with shared_intermediates():
-        shared = (mel.compute(y, sr=8000, delta=False, **params), mfcc.compute(y, sr=8000, n_mfcc=13, **params))
-        other = mel.compute(y, sr=8000, delta=False, n_fft=256, hop_length=256, n_mels=32)  # not shared
+    memo = features.Memo()
+    shared = (mel.compute(y, sr=8000, delta=False, memo=memo, **params),
+              mfcc.compute(y, sr=8000, n_mfcc=13, memo=memo, **params))
+    other = mel.compute(y, sr=8000, delta=False, n_fft=256, hop_length=256, n_mels=32, memo=memo)  # not shared
     assert len(calls) == 2 * len(y)  # one STFT per clip for mel and mfcc together, one for `other`
     np.testing.assert_array_equal(shared[0], alone[0])
     np.testing.assert_array_equal(shared[1], alone[1])
     assert other.shape[-2] == 32
+    # Without a memo nothing is kept: computing again runs the STFTs again.
+    calls.clear()
+    mel.compute(y, sr=8000, delta=False, **params)
+    mfcc.compute(y, sr=8000, n_mfcc=13, **params)
+    assert len(calls) == 2 * len(y)  # mel and mfcc each compute the STFT of every clip
+
+
+def test_a_memo_refuses_other_audio():
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((2, 4000)).astype(np.float32)
+    memo = features.Memo()
+    first = mel.compute(y, sr=8000, memo=memo)
+    # Equal contents in another array (e.g. converted from float64) are the same audio.
+    np.testing.assert_array_equal(mfcc.compute(y.astype(np.float64), sr=8000, n_mels=60, n_fft=1024, memo=memo),
+                                  mfcc.compute(y, sr=8000, n_mels=60, n_fft=1024))
+    with pytest.raises(ParameterError, match="memo holds results of another audio array"):
+        mel.compute(y[::-1].copy(), sr=8000, memo=memo)
+    assert np.array_equal(mel.compute(y, sr=8000, memo=memo), first)
 
 
 def test_sparse_mel_product_equals_dense_product():

@@ -20,7 +20,6 @@ import pytest
 import threadpoolctl
 
 from featurestore import features
-from featurestore.features._common import shared_intermediates
 
 SR = 8000
 N_CLIPS = 64
@@ -56,13 +55,13 @@ def test_every_kind_is_bit_identical_across_batch_sizes(kind, clips):
         np.testing.assert_array_equal(_in_batches(kind, clips, batch_size), whole)
 
 
-def test_threads_and_shared_intermediates_do_not_change_the_bits(clips):
+def test_threads_and_a_shared_memo_do_not_change_the_bits(clips):
     kinds = features.available()
     alone = {kind: _in_batches(kind, clips, 8) for kind in kinds}
 
-    def all_kinds(batch):  # as extraction computes a batch: every kind, sharing intermediates
-        with shared_intermediates():
-            return {kind: features.compute(kind, batch, sr=SR) for kind in kinds}
+    def all_kinds(batch):  # as extraction computes a batch: every kind, sharing one memo
+        memo = features.Memo()
+        return {kind: features.compute(kind, batch, sr=SR, memo=memo) for kind in kinds}
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(all_kinds, np.split(clips, 8)))

@@ -26,10 +26,8 @@ Across other architectures (ARM) and other library versions, results agree to fl
 are not promised bit for bit.
 """
 
-import contextvars
 import math
 import numbers
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -49,35 +47,54 @@ CHUNK_ELEMENTS = 1 << 18
 
 
 # --------------------------------------------------------------------------- shared intermediates
-_SHARED = contextvars.ContextVar("featurestore_shared_intermediates", default=None)
+class Memo:
+    """Intermediate results shared by the feature kinds computed from one audio array.
 
+    Extraction makes one per batch and passes it to every kind (``compute(y, ..., memo=memo)``), so
+    that ``mel`` and ``mfcc`` with the same STFT and filterbank parameters compute the log-mel
+    spectrogram once. Without a memo nothing is cached and every ``compute`` is a pure function.
+    Results are keyed on the kind of work and its parameters, and kept read-only.
 
-@contextmanager
-def shared_intermediates():
-    """Within this block, kinds computed from the same audio array share intermediate results.
-
-    Extraction computes several kinds of one batch inside it, so that ``mel`` and ``mfcc`` with the
-    same STFT and filterbank parameters compute the log-mel spectrogram once. Outside it nothing is
-    cached and every ``compute`` stays a pure function.
+    A memo belongs to the first array it is used with: using it with an array of other contents
+    raises ParameterError rather than serving another batch's results.
     """
-    token = _SHARED.set({})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
+
+    def __init__(self):
+        self._audio = None
+        self._results = {}
+
+    def get(self, key, y, compute):
+        """``compute()`` of the audio ``y``, computed once per ``key``.
+
+        Parameters
+        ----------
+        key : hashable
+            The work and its parameters, e.g. ``("log_mel", sr, n_fft, ...)``.
+        y : np.ndarray
+            The audio the result is computed from.
+        compute : callable
+            Computes the result (an array) when it is not stored yet.
+
+        Raises
+        ------
+        ParameterError
+            If the memo was used with other audio before.
+        """
+        if self._audio is None:
+            self._audio = y
+        elif y is not self._audio and not (y.shape == self._audio.shape and np.array_equal(y, self._audio)):
+            raise ParameterError(f"memo holds results of another audio array (shape {self._audio.shape}), "
+                                 f"not of y of shape {y.shape}: make one Memo per batch")
+        if key not in self._results:
+            result = compute()
+            result.flags.writeable = False
+            self._results[key] = result
+        return self._results[key]
 
 
-def shared(key, y, compute):
-    """``compute()``, memoised on ``(key, y)`` inside :func:`shared_intermediates` (read-only result)."""
-    memo = _SHARED.get()
-    if memo is None:
-        return compute()
-    full_key = (key, id(y), y.shape, y.dtype.str)
-    if full_key not in memo:
-        result = compute()
-        result.flags.writeable = False
-        memo[full_key] = (y, result)  # holding y keeps its id from being reused
-    return memo[full_key][1]
+def memoised(memo, key, y, compute):
+    """``memo.get(key, y, compute)``, or just ``compute()`` without a memo (``memo=None``)."""
+    return compute() if memo is None else memo.get(key, y, compute)
 
 
 # --------------------------------------------------------------------------- parameter checks

@@ -73,12 +73,12 @@ def mel_operator(sr, n_fft, n_mels, fmin, fmax):
     return _common.sparse_operator(mel_basis(sr, n_fft, n_mels, fmin, fmax))
 
 
-def log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax):
-    """Per-clip log-mel power of checked parameters.
+def log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax, memo=None):
+    """Per-clip log-mel power of checked parameters, shared through ``memo`` by mel and mfcc.
 
     Returns
     -------
-    M : np.ndarray [shape=(..., n_mels, T)], float32, read-only inside extraction
+    M : np.ndarray [shape=(..., n_mels, T)], float32, read-only when it comes from ``memo``
     """
     op = mel_operator(sr, n_fft, n_mels, fmin, fmax)
 
@@ -90,8 +90,7 @@ def log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax):
         T = _common.n_frames(y.shape[-1], n_fft, hop_length)
         return _common.map_clips(y, one_clip, (n_mels, T))
 
-    # mel and mfcc of one batch with equal parameters share it (see _common.shared_intermediates)
-    return _common.shared(("log_mel", sr, n_fft, hop_length, n_mels, fmin, fmax), y, compute_log_mel)
+    return _common.memoised(memo, ("log_mel", sr, n_fft, hop_length, n_mels, fmin, fmax), y, compute_log_mel)
 
 
 @lru_cache(maxsize=8)
@@ -154,7 +153,7 @@ def time_delta(X, *, order=1):
     return D
 
 
-def compute(y, *, sr, n_mels=60, n_fft=1024, hop_length=512, fmin=0.0, fmax=None, delta=True):
+def compute(y, *, sr, n_mels=60, n_fft=1024, hop_length=512, fmin=0.0, fmax=None, delta=True, memo=None):
     """Log-mel spectrogram (and its delta) of each clip.
 
     Parameters
@@ -175,6 +174,9 @@ def compute(y, *, sr, n_mels=60, n_fft=1024, hop_length=512, fmin=0.0, fmax=None
         Highest frequency (Hz), at most ``sr / 2``; None means ``sr / 2``.
     delta : bool
         Append the delta of the log-mel spectrogram as a second channel.
+    memo : Memo or None
+        Intermediate results shared with the other kinds computed from this ``y`` (extraction
+        passes one per batch; see :class:`~featurestore.features.Memo`); None computes everything.
 
     Returns
     -------
@@ -191,7 +193,7 @@ def compute(y, *, sr, n_mels=60, n_fft=1024, hop_length=512, fmin=0.0, fmax=None
     n_mels, fmin, fmax = _common.check_mel(sr, n_mels, fmin, fmax)
     with_delta = _common.check_bool("delta", delta)
     y = _common.as_audio(y)
-    M = log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax)  # (..., n_mels, T)
+    M = log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax, memo)  # (..., n_mels, T)
     lead, T = M.shape[:-2], M.shape[-1]
     out = np.empty(lead + (2 if with_delta else 1, n_mels, T), dtype=np.float32)
     out[..., 0, :, :] = M

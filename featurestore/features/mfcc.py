@@ -55,7 +55,7 @@ def cepstrum(M, n_mfcc):
 
 
 def compute(
-    y, *, sr, n_mfcc=40, n_fft=2048, hop_length=512, n_mels=128, fmin=0.0, fmax=None, deltas=0
+    y, *, sr, n_mfcc=40, n_fft=2048, hop_length=512, n_mels=128, fmin=0.0, fmax=None, deltas=0, memo=None
 ):
     """MFCCs (and optionally their deltas) of each clip.
 
@@ -79,6 +79,9 @@ def compute(
         Highest frequency (Hz), at most ``sr / 2``; None means ``sr / 2``.
     deltas : {0, 1, 2}
         Highest order of deltas appended after the coefficients.
+    memo : Memo or None
+        Intermediate results shared with the other kinds computed from this ``y`` (extraction
+        passes one per batch; see :class:`~featurestore.features.Memo`); None computes everything.
 
     Returns
     -------
@@ -100,7 +103,7 @@ def compute(
         raise ParameterError(f"deltas={deltas!r} must be 0, 1 or 2")
     deltas = int(deltas)
     y = _common.as_audio(y)
-    M = _mel.log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax)  # (..., n_mels, T)
+    M = _mel.log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax, memo)  # (..., n_mels, T)
     lead, T = M.shape[:-2], M.shape[-1]
     out = np.empty(lead + ((1 + deltas) * n_mfcc, T), dtype=np.float32)
     for clip_out, clip_mel in zip(out.reshape(-1, (1 + deltas) * n_mfcc, T), M.reshape(-1, n_mels, T)):

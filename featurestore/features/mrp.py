@@ -42,7 +42,7 @@ DESCRIPTION = "Multiresolution recurrence plots |x[i]-x[j]|, average-pooled to s
 VERSION = 2  # 2: bit-identical whatever the batch and the CPU (see _common)
 
 
-def compute(y, *, sr, size=32, resolutions=(64, 256, 1024)):
+def compute(y, *, sr, size=32, resolutions=(64, 256, 1024), memo=None):
     """Recurrence plots of each clip at several resolutions, pooled to one size.
 
     Parameters
@@ -55,6 +55,8 @@ def compute(y, *, sr, size=32, resolutions=(64, 256, 1024)):
         Side of each pooled plot.
     resolutions : list of int >= size
         Numbers of points the clip is resampled to, one channel each.
+    memo : Memo or None
+        Accepted like every kind's; this one has no intermediate results to share.
 
     Returns
     -------

@@ -19,7 +19,7 @@ DESCRIPTION = "Raw waveform, optionally band-limited resampled to n_points sampl
 VERSION = 1
 
 
-def compute(y, *, sr, n_points=None):
+def compute(y, *, sr, n_points=None, memo=None):
     """The waveform of each clip, optionally resampled to ``n_points`` samples.
 
     Parameters
@@ -30,6 +30,8 @@ def compute(y, *, sr, n_points=None):
         Sampling rate of ``y`` (checked, otherwise unused: the resampling is defined by point counts).
     n_points : int > 0 or None
         Number of output samples per clip; None keeps ``n_samples``.
+    memo : Memo or None
+        Accepted like every kind's; this one has no intermediate results to share.
 
     Returns
     -------

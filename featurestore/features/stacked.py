@@ -26,7 +26,7 @@ def _side(n_samples):
     return math.isqrt(n_samples - 1) + 1
 
 
-def compute(y, *, sr, n_points=None):
+def compute(y, *, sr, n_points=None, memo=None):
     """Fold each clip into a square image.
 
     Parameters
@@ -37,6 +37,8 @@ def compute(y, *, sr, n_points=None):
         Sampling rate of ``y`` (checked, otherwise unused).
     n_points : int > 0 or None
         If given, resample each clip to this many samples first (band-limited, see ``raw``).
+    memo : Memo or None
+        Accepted like every kind's; this one has no intermediate results to share.
 
     Returns
     -------

@@ -22,7 +22,7 @@ DESCRIPTION = "Log-power STFT spectrogram in dB (80 dB range per clip), optional
 VERSION = 2  # 2: bit-identical whatever the batch and the CPU (see _common)
 
 
-def compute(y, *, sr, n_fft=1024, hop_length=512, size=None):
+def compute(y, *, sr, n_fft=1024, hop_length=512, size=None, memo=None):
     """Log-power spectrogram of each clip.
 
     Parameters
@@ -37,6 +37,8 @@ def compute(y, *, sr, n_fft=1024, hop_length=512, size=None):
         Samples between frames.
     size : int, [height, width] or None
         Resize the (frequency, time) image to this size; an int means a square. None keeps it.
+    memo : Memo or None
+        Accepted like every kind's; this one has no intermediate results to share.
 
     Returns
     -------
