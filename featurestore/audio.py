@@ -6,6 +6,10 @@ averaged, ``soxr`` high quality), so features computed from these clips agree wi
 pipeline. A clip of fixed duration is read from the start of its file only as far as it needs
 (:func:`decode_start`), with the same bits as decoding and resampling the whole file.
 
+The decoded clip is the same bit for bit on any x86-64 CPU: channels are mixed with element-wise
+float32 operations, and libsoxr's high-quality (float32) resampler runs its SSE engine wherever
+SSE exists, which is every x86-64 CPU (setting ``SOXR_USE_SIMD=0`` would change the bits).
+
 Every problem with a file surfaces as :class:`~featurestore.errors.AudioError` naming the file.
 """
 

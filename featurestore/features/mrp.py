@@ -32,6 +32,8 @@ J.-P. Eckmann, S. O. Kamphorst, D. Ruelle, "Recurrence plots of dynamical system
 Europhysics Letters 4(9), 1987.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from featurestore.errors import ParameterError
@@ -88,6 +90,13 @@ def compute(y, *, sr, size=32, resolutions=(64, 256, 1024), memo=None):
     return _common.map_clips(y, one_clip, (len(resolutions), size, size))
 
 
+@lru_cache(maxsize=16)
+def _pooling(n, size):
+    """The pooling matrix [shape=(size, n)] (block means, or area weights) as CSR, and as CSC for column slices."""
+    P = _common.resize_operator(n, size)
+    return P, P.tocsc()
+
+
 def _pooled_recurrence(x, size):
     """Average-pooled ``|x[i] - x[j]|`` of one signal ``x`` [shape=(n,)] as float32 [shape=(size, size)].
 
@@ -96,8 +105,7 @@ def _pooled_recurrence(x, size):
     (:func:`~featurestore.features._common.sparse_operator`).
     """
     n = x.shape[0]
-    P = _common.resize_operator(n, size)  # (size, n): block means, or area weights
-    P_columns = P.tocsc()  # cheap column slices
+    P, P_columns = _pooling(n, size)
     rows = max(1, min(n, _common.CHUNK_ELEMENTS // n))
     out = np.zeros((size, size), dtype=np.float32)
     for r0 in range(0, n, rows):
