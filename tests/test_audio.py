@@ -259,16 +259,25 @@ def test_long_file_gives_the_same_clip_reading_only_its_start(long_wav, frames_r
 
 
 @pytest.mark.parametrize("pad_mode", ["zero", "loop"])
-@pytest.mark.parametrize("n_frames", [1000, math.ceil(0.5 * SR), 4096 + 300])
-def test_short_file_read_in_blocks_is_padded_as_before(tmp_path, pad_mode, n_frames):
-    # 4000 frames is exactly what a 0.5 s clip covers: the last read comes back empty and flushes.
+@pytest.mark.parametrize(
+    "n_frames, duration, streamed",
+    [(1000, 1.0, False),  # shorter than the clip
+     (4000, 0.5, False),  # exactly the clip
+     (4396, 0.5, False),  # at most STREAM_ABOVE times the clip: decoded whole
+     (4396, 0.1, True),  # streamed; the file ends during the second read: the resampler is flushed
+     (150, 0.01, True)],  # streamed; the file ends inside the resampler's delay
+)
+def test_short_files_give_the_same_clip_as_before(tmp_path, frames_read, pad_mode, n_frames, duration, streamed):
     path = tmp_path / "short.flac"
     sf.write(path, np.random.default_rng(1).uniform(-0.5, 0.5, n_frames), SR, subtype="PCM_24")
-    for sr in (SR, 22050):
-        expected = _old_load_clip(path, sr=sr, duration=1.0, pad_mode=pad_mode)
-        np.testing.assert_array_equal(audio.load_clip(path, sr=sr, duration=1.0, pad_mode=pad_mode), expected)
-        expected = _old_load_clip(path, sr=sr, duration=0.5, pad_mode=pad_mode)
-        np.testing.assert_array_equal(audio.load_clip(path, sr=sr, duration=0.5, pad_mode=pad_mode), expected)
+    expected = _old_load_clip(path, sr=22050, duration=duration, pad_mode=pad_mode)
+    frames_read.clear()
+    np.testing.assert_array_equal(audio.load_clip(path, sr=22050, duration=duration, pad_mode=pad_mode), expected)
+    assert (-1 not in frames_read) == streamed
+    if streamed:
+        assert frames_read[0] == math.ceil(duration * SR)
+    same_rate = _old_load_clip(path, sr=SR, duration=duration, pad_mode=pad_mode)
+    np.testing.assert_array_equal(audio.load_clip(path, sr=SR, duration=duration, pad_mode=pad_mode), same_rate)
 
 
 def test_soxr_stream_gives_the_same_bits_however_the_input_is_cut():
