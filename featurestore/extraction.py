@@ -21,7 +21,6 @@ from featurestore import features
 from featurestore.augment import WaveformAugmentation, copy_rng
 from featurestore.errors import AudioError, ParameterError
 from featurestore.features._common import is_int as _is_int
-from featurestore.features._common import shared_intermediates
 from featurestore.store import STORAGE_DTYPES, FeatureStore, augmented_id
 
 
@@ -256,9 +255,9 @@ def compute_batch(clip_ids, paths, kinds, audio, augment=None):
         raise ParameterError("audio duration=None needs clips of equal length; set a duration")
     batch = np.stack(signals) if signals else np.zeros((0, 0), np.float32)
     values = {}
-    with shared_intermediates():
-        for kind, params in kinds.items():
-            values[kind] = features.get(kind).compute(batch, sr=audio["sr"], **params) if len(batch) else None
+    memo = features.Memo()  # e.g. mel and mfcc of this batch share their log-mel spectrogram
+    for kind, params in kinds.items():
+        values[kind] = features.get(kind).compute(batch, sr=audio["sr"], memo=memo, **params) if len(batch) else None
     if len(batch):
         # A clip whose features are not finite is unusable too; never store garbage.
         finite = np.all([np.isfinite(v.reshape(len(batch), -1)).all(axis=1) for v in values.values()], axis=0)

@@ -212,3 +212,99 @@ def test_audio_error_wraps_the_libsndfile_message(tmp_path):
     _corrupt(path)
     with pytest.raises(AudioError, match="Format not recognised"):
         audio.decode(path)
+
+
+# --------------------------------------------------------------------------- long files
+def _old_load_clip(path, *, sr, duration, pad_mode="zero"):
+    """What load_clip computed before it read only the start: the whole file, resampled, then cut."""
+    y, native_sr = audio.decode(path)
+    return audio.fix_length(audio.resample(y, native_sr, sr), int(round(sr * duration)), pad_mode=pad_mode)
+
+
+@pytest.fixture
+def long_wav(tmp_path):
+    """20 s of stereo 16-bit noise at 8 kHz (160,000 frames): long next to the clips read from it."""
+    rng = np.random.default_rng(5)
+    path = tmp_path / "long.wav"
+    sf.write(path, 0.3 * rng.standard_normal((20 * SR, 2)), SR, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def frames_read(monkeypatch):
+    """The ``frames`` argument of every ``soundfile.SoundFile.read`` call (-1 for 'all')."""
+    calls = []
+    real = sf.SoundFile.read
+
+    def spy(self, frames=-1, *args, **kwargs):
+        calls.append(frames)
+        return real(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", spy)
+    return calls
+
+
+@pytest.mark.parametrize("sr", [SR, 22050, 5000, 44100])
+@pytest.mark.parametrize("duration", [0.25, 1.7])
+def test_long_file_gives_the_same_clip_reading_only_its_start(long_wav, frames_read, sr, duration):
+    expected = _old_load_clip(long_wav, sr=sr, duration=duration)
+    frames_read.clear()
+    clip = audio.load_clip(long_wav, sr=sr, duration=duration)
+    np.testing.assert_array_equal(clip, expected)
+    assert clip.flags.c_contiguous and clip.flags.owndata  # no view of a larger buffer
+    covered = math.ceil(duration * SR)  # frames the clip spans in the file
+    assert -1 not in frames_read and frames_read[0] == covered
+    # then only the resampler's delay, in blocks of FOLLOW_UP_FRAMES
+    assert sum(frames_read) <= covered + (0 if sr == SR else 2 * audio.FOLLOW_UP_FRAMES)
+
+
+@pytest.mark.parametrize("pad_mode", ["zero", "loop"])
+@pytest.mark.parametrize(
+    "n_frames, duration, streamed",
+    [(1000, 1.0, False),  # shorter than the clip
+     (4000, 0.5, False),  # exactly the clip
+     (4396, 0.5, False),  # at most STREAM_ABOVE times the clip: decoded whole
+     (4396, 0.1, True),  # streamed; the file ends during the second read: the resampler is flushed
+     (150, 0.01, True)],  # streamed; the file ends inside the resampler's delay
+)
+def test_short_files_give_the_same_clip_as_before(tmp_path, frames_read, pad_mode, n_frames, duration, streamed):
+    path = tmp_path / "short.flac"
+    sf.write(path, np.random.default_rng(1).uniform(-0.5, 0.5, n_frames), SR, subtype="PCM_24")
+    expected = _old_load_clip(path, sr=22050, duration=duration, pad_mode=pad_mode)
+    frames_read.clear()
+    np.testing.assert_array_equal(audio.load_clip(path, sr=22050, duration=duration, pad_mode=pad_mode), expected)
+    assert (-1 not in frames_read) == streamed
+    if streamed:
+        assert frames_read[0] == math.ceil(duration * SR)
+    same_rate = _old_load_clip(path, sr=SR, duration=duration, pad_mode=pad_mode)
+    np.testing.assert_array_equal(audio.load_clip(path, sr=SR, duration=duration, pad_mode=pad_mode), same_rate)
+
+
+def test_soxr_stream_gives_the_same_bits_however_the_input_is_cut():
+    """The property decode_start relies on: soxr's stream output does not depend on the chunks."""
+    import soxr
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, 50_000).astype(np.float32)
+    whole = soxr.resample(x, 44100, 22050, quality="HQ")
+    cuts = np.sort(rng.choice(np.arange(1, len(x)), size=40, replace=False))
+    stream = soxr.ResampleStream(44100, 22050, 1, dtype="float32", quality="HQ")
+    pieces = np.split(x, cuts)
+    out = [stream.resample_chunk(p, last=i == len(pieces) - 1) for i, p in enumerate(pieces)]
+    np.testing.assert_array_equal(np.concatenate(out), whole)
+    # ...whereas the one-shot resampler on a truncated input changes the clip's last samples.
+    clip = 22050  # 1 s
+    truncated = soxr.resample(x[:44100], 44100, 22050, quality="HQ")
+    assert not np.array_equal(truncated[:clip], whole[:clip])
+
+
+def test_a_bad_sample_after_the_clip_is_not_read(tmp_path):
+    y = np.zeros(4 * SR, np.float32)
+    y[3 * SR] = np.nan  # at 3 s
+    path = tmp_path / "late_nan.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    assert not audio.load_clip(path, sr=22050, duration=1.0).any()
+    for load in (lambda p: audio.load_clip(p, sr=22050, duration=3.5), audio.decode,
+                 lambda p: audio.load_clip(p, sr=22050, duration=1.0, normalize=True)):
+        with pytest.raises(AudioError, match="non-finite samples"):
+            load(path)

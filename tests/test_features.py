@@ -6,6 +6,7 @@ import json
 import librosa
 import numpy as np
 import pytest
+import scipy.signal
 
 from featurestore import features
 from featurestore.errors import ParameterError
@@ -49,17 +50,18 @@ def test_registry_lists_the_six_kinds():
 def test_module_contract(kind):
     module = features.get(kind)
     assert isinstance(module.DESCRIPTION, str) and module.DESCRIPTION
-    assert isinstance(module.VERSION, int) and module.VERSION == 1
+    assert isinstance(module.VERSION, int) and module.VERSION >= 1
     json.dumps(module.DEFAULTS)  # JSON-serialisable, as the store hashes them
     assert not any(isinstance(v, tuple) for v in module.DEFAULTS.values())
     signature = inspect.signature(module.compute)
     params = signature.parameters
     assert not any(p.kind == p.VAR_KEYWORD for p in params.values()), "no **kwargs"
-    assert all(params[name].kind == params[name].KEYWORD_ONLY for name in ["sr", *module.DEFAULTS])
+    assert all(params[name].kind == params[name].KEYWORD_ONLY for name in ["sr", "memo", *module.DEFAULTS])
+    assert params["memo"].default is None and "memo" not in module.DEFAULTS  # not a feature parameter
     defaults = {
         name: list(p.default) if isinstance(p.default, tuple) else p.default
         for name, p in params.items()
-        if p.default is not inspect.Parameter.empty
+        if p.default is not inspect.Parameter.empty and name != "memo"
     }
     assert defaults == module.DEFAULTS
 
@@ -75,13 +77,10 @@ def test_batch_equals_per_clip(kind, tiny, clips):
         single = features.compute(kind, clip, sr=SR, **params)
         assert single.dtype == np.float32
         assert single.shape == batch.shape[1:]
-        # Equal up to float32 rounding (matrix products may sum in another order for a batch).
-        scale = max(1.0, float(np.abs(single).max()))
-        np.testing.assert_allclose(batch[i], single, rtol=1e-5, atol=1e-6 * scale)
+        np.testing.assert_array_equal(batch[i], single)  # bit for bit (see test_reproducible.py)
     # Any leading shape: (1, 3, n) gives (1, 3, ...).
     nested = features.compute(kind, clips[np.newaxis], sr=SR, **params)
-    scale = max(1.0, float(np.abs(batch).max()))
-    np.testing.assert_allclose(nested[0], batch, rtol=1e-5, atol=1e-6 * scale)
+    np.testing.assert_array_equal(nested[0], batch)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -294,10 +293,7 @@ def test_mrp_defaults_and_chunking(clips, monkeypatch):
     np.testing.assert_allclose(mrp.compute(clips, sr=SR), out, rtol=1e-5, atol=1e-7)
 
 
-def test_mel_and_mfcc_share_the_log_mel_inside_extraction(monkeypatch):
-    from featurestore.features import _common
-    from featurestore.features._common import shared_intermediates
-
+def test_mel_and_mfcc_share_the_log_mel_through_a_memo(monkeypatch):
     rng = np.random.default_rng(3)
     y = rng.standard_normal((2, 4000)).astype(np.float32)
     params = {"n_fft": 512, "hop_length": 256, "n_mels": 32}
@@ -305,17 +301,47 @@ def test_mel_and_mfcc_share_the_log_mel_inside_extraction(monkeypatch):
     calls = []
     real = _common.stft_power
     monkeypatch.setattr(_common, "stft_power", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
-    with shared_intermediates():
-        shared = (mel.compute(y, sr=8000, delta=False, **params), mfcc.compute(y, sr=8000, n_mfcc=13, **params))
-        other = mel.compute(y, sr=8000, delta=False, n_fft=256, hop_length=256, n_mels=32)  # not shared
-    assert len(calls) == 2
+    memo = features.Memo()
+    shared = (mel.compute(y, sr=8000, delta=False, memo=memo, **params),
+              mfcc.compute(y, sr=8000, n_mfcc=13, memo=memo, **params))
+    other = mel.compute(y, sr=8000, delta=False, n_fft=256, hop_length=256, n_mels=32, memo=memo)  # not shared
+    assert len(calls) == 2 * len(y)  # one STFT per clip for mel and mfcc together, one for `other`
     np.testing.assert_array_equal(shared[0], alone[0])
     np.testing.assert_array_equal(shared[1], alone[1])
     assert other.shape[-2] == 32
+    # Without a memo nothing is kept: computing again runs the STFTs again.
+    calls.clear()
+    mel.compute(y, sr=8000, delta=False, **params)
+    mfcc.compute(y, sr=8000, n_mfcc=13, **params)
+    assert len(calls) == 2 * len(y)  # mel and mfcc each compute the STFT of every clip
 
 
-def test_banded_projection_equals_dense_product():
+def test_a_memo_refuses_other_audio():
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((2, 4000)).astype(np.float32)
+    memo = features.Memo()
+    first = mel.compute(y, sr=8000, memo=memo)
+    # Equal contents in another array (e.g. converted from float64) are the same audio.
+    np.testing.assert_array_equal(mfcc.compute(y.astype(np.float64), sr=8000, n_mels=60, n_fft=1024, memo=memo),
+                                  mfcc.compute(y, sr=8000, n_mels=60, n_fft=1024))
+    with pytest.raises(ParameterError, match="memo holds results of another audio array"):
+        mel.compute(y[::-1].copy(), sr=8000, memo=memo)
+    assert np.array_equal(mel.compute(y, sr=8000, memo=memo), first)
+
+
+def test_sparse_mel_product_equals_dense_product():
     basis = mel.mel_basis(22050, 2048, 128, 0.0, None)
-    X = np.random.default_rng(0).random((50, basis.shape[1]), dtype=np.float32)
-    out = np.empty((50, 128), np.float32)
-    np.testing.assert_allclose(_common.BandedMatrix(basis).project(X, out), X @ basis.T, rtol=1e-5, atol=1e-7)
+    op = mel.mel_operator(22050, 2048, 128, 0.0, None)
+    X = np.random.default_rng(0).random((basis.shape[1], 50), dtype=np.float32)
+    out = op @ X
+    assert out.dtype == np.float32 and op.nnz < 0.05 * basis.size  # banded: few stored weights
+    np.testing.assert_allclose(out, basis.astype(np.float64) @ X, rtol=1e-5)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_delta_weights_are_savitzky_golay(order):
+    expected = scipy.signal.savgol_coeffs(9, order, deriv=order, use="dot")
+    np.testing.assert_allclose(mel.delta_weights(order), expected, rtol=1e-12, atol=1e-15)
+    # The exact values: k / 60 for the first derivative, (3k^2 - 20) / 462 for the second.
+    k = np.arange(-4, 5)
+    np.testing.assert_array_equal(mel.delta_weights(order), k / 60 if order == 1 else (3 * k**2 - 20) / 462)

@@ -9,9 +9,14 @@ kind touches one file) that defines:
     One line for ``python cli.py features``.
 ``VERSION`` : int
     Bumped when the computation changes, so old stored feature sets are not reused.
-``compute(y, *, sr, **params)`` : function
+``compute(y, *, sr, memo=None, **params)`` : function
     A pure function: ``y`` is float32 audio of shape ``(..., n_samples)`` (one clip, or a batch of
-    clips of equal length); it returns float32 of shape ``(..., *feature_shape)``.
+    clips of equal length); it returns float32 of shape ``(..., *feature_shape)``. Each clip's
+    result must be bit-identical whatever the batch around it: compute clip by clip with shapes that
+    do not follow the batch (``_common.map_clips``) and no BLAS (see ``_common``'s notes on
+    reproducibility). ``tests/test_reproducible.py`` checks every registered kind. ``memo``
+    (a :class:`Memo`, not a parameter of the feature) lets kinds computed from the same ``y`` share
+    intermediate results, such as the log-mel spectrogram of ``mel`` and ``mfcc``.
 """
 
 import difflib
@@ -20,6 +25,9 @@ import pkgutil
 from functools import lru_cache
 
 from featurestore.errors import ParameterError
+from featurestore.features._common import Memo
+
+__all__ = ["Memo", "available", "compute", "get", "resolve_params"]
 
 
 @lru_cache(maxsize=None)
@@ -63,9 +71,12 @@ def resolve_params(kind, overrides=None):
     return params
 
 
-def compute(kind, y, *, sr, **params):
-    """Compute feature ``kind`` of audio ``y`` with ``params`` (defaults for the rest)."""
-    return get(kind).compute(y, sr=sr, **resolve_params(kind, params))
+def compute(kind, y, *, sr, memo=None, **params):
+    """Compute feature ``kind`` of audio ``y`` with ``params`` (defaults for the rest).
+
+    ``memo``: a :class:`Memo` shared by the kinds computed from this ``y``, or None.
+    """
+    return get(kind).compute(y, sr=sr, memo=memo, **resolve_params(kind, params))
 
 
 def _unknown(what, name, valid):

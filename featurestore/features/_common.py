@@ -1,17 +1,41 @@
 """Helpers shared by the feature kinds: parameter checks, per-clip dB scaling, resampling, resizing.
 
 Private (the leading underscore keeps it out of the registry); nothing here does I/O.
+
+Reproducibility
+---------------
+A stored feature must be a function of the audio and the parameters alone. What the kinds built on
+these helpers guarantee, for the same versions of numpy, scipy and librosa:
+
+* **Bit-identical whatever the batch** (batch size, ``n_jobs``, resume point, threads, processes,
+  Dask workers): every clip is computed on its own (:func:`map_clips`) with arrays whose shapes
+  depend on the clip length and the parameters only. This holds on any machine.
+* **Bit-identical across x86-64 CPUs**, whatever SIMD extensions numpy and OpenBLAS pick at run
+  time, with one exception below. No BLAS is used: products with banded matrices (mel filterbank,
+  resizing, pooling) go through :func:`sparse_operator`, which sums in a fixed order; FFTs and DCTs
+  use scipy's pocketfft, which has no run-time kernel choice; the delta filters are exact weights
+  applied by :func:`scipy.ndimage.correlate1d`; the rest are element-wise IEEE operations and
+  maxima, exact whatever the SIMD width. ``raw``, ``stacked`` and ``mrp`` need nothing more.
+* **The exception**: transcendental functions (``log10`` in :func:`power_to_db`, and the ``log``,
+  ``exp`` and ``cos`` that build the mel filterbank and the Hann window) are computed in float64
+  and rounded once to float32. Implementations that differ in the last float64 bit (numpy's SVML
+  code on AVX-512 CPUs versus libm elsewhere) then give the same float32 unless the two float64
+  values straddle a float32 rounding boundary: roughly one value in 10**8 or fewer, by one unit in
+  the last place (none in 2.84 million measured; ``tests/test_reproducible.py`` forces other
+  kernels). This concerns ``stft``, ``mel`` and ``mfcc``.
+
+Across other architectures (ARM) and other library versions, results agree to float32 rounding but
+are not promised bit for bit.
 """
 
-import contextvars
 import math
 import numbers
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
 import scipy.fft
 import scipy.signal
+import scipy.sparse
 
 from featurestore.errors import ParameterError
 
@@ -25,35 +49,54 @@ CHUNK_ELEMENTS = 1 << 18
 
 
 # --------------------------------------------------------------------------- shared intermediates
-_SHARED = contextvars.ContextVar("featurestore_shared_intermediates", default=None)
+class Memo:
+    """Intermediate results shared by the feature kinds computed from one audio array.
 
+    Extraction makes one per batch and passes it to every kind (``compute(y, ..., memo=memo)``), so
+    that ``mel`` and ``mfcc`` with the same STFT and filterbank parameters compute the log-mel
+    spectrogram once. Without a memo nothing is cached and every ``compute`` is a pure function.
+    Results are keyed on the kind of work and its parameters, and kept read-only.
 
-@contextmanager
-def shared_intermediates():
-    """Within this block, kinds computed from the same audio array share intermediate results.
-
-    Extraction computes several kinds of one batch inside it, so that ``mel`` and ``mfcc`` with the
-    same STFT and filterbank parameters compute the log-mel spectrogram once. Outside it nothing is
-    cached and every ``compute`` stays a pure function.
+    A memo belongs to the first array it is used with: using it with an array of other contents
+    raises ParameterError rather than serving another batch's results.
     """
-    token = _SHARED.set({})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
+
+    def __init__(self):
+        self._audio = None
+        self._results = {}
+
+    def get(self, key, y, compute):
+        """``compute()`` of the audio ``y``, computed once per ``key``.
+
+        Parameters
+        ----------
+        key : hashable
+            The work and its parameters, e.g. ``("log_mel", sr, n_fft, ...)``.
+        y : np.ndarray
+            The audio the result is computed from.
+        compute : callable
+            Computes the result (an array) when it is not stored yet.
+
+        Raises
+        ------
+        ParameterError
+            If the memo was used with other audio before.
+        """
+        if self._audio is None:
+            self._audio = y
+        elif y is not self._audio and not (y.shape == self._audio.shape and np.array_equal(y, self._audio)):
+            raise ParameterError(f"memo holds results of another audio array (shape {self._audio.shape}), "
+                                 f"not of y of shape {y.shape}: make one Memo per batch")
+        if key not in self._results:
+            result = compute()
+            result.flags.writeable = False
+            self._results[key] = result
+        return self._results[key]
 
 
-def shared(key, y, compute):
-    """``compute()``, memoised on ``(key, y)`` inside :func:`shared_intermediates` (read-only result)."""
-    memo = _SHARED.get()
-    if memo is None:
-        return compute()
-    full_key = (key, id(y), y.shape, y.dtype.str)
-    if full_key not in memo:
-        result = compute()
-        result.flags.writeable = False
-        memo[full_key] = (y, result)  # holding y keeps its id from being reused
-    return memo[full_key][1]
+def memoised(memo, key, y, compute):
+    """``memo.get(key, y, compute)``, or just ``compute()`` without a memo (``memo=None``)."""
+    return compute() if memo is None else memo.get(key, y, compute)
 
 
 # --------------------------------------------------------------------------- parameter checks
@@ -157,46 +200,78 @@ def as_audio(y):
     return y.astype(np.float32, copy=False)
 
 
-# --------------------------------------------------------------------------- signal helpers
-def power_to_db(S):
-    """``librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=80)`` applied to each clip separately.
+# --------------------------------------------------------------------------- one clip at a time
+def map_clips(y, compute_one, shape):
+    """Apply ``compute_one`` to each clip of ``y`` and stack the results.
+
+    This is what makes a feature a function of its clip alone: every clip goes through the same
+    operations on arrays of the same shapes whatever the batch, so matrix products and FFTs (whose
+    kernels and summation orders may follow the shapes) give the same bits for a batch of 64 as
+    for one clip.
 
     Parameters
     ----------
-    S : np.ndarray [shape=(..., n_bins, n_frames)], float32
-        Power spectrogram(s); overwritten (the caller owns it).
+    y : np.ndarray [shape=(..., n_samples)], float32
+    compute_one : callable
+        Maps one clip [shape=(n_samples,)] to an array of ``shape``.
+    shape : tuple of int
+        Shape of one clip's feature.
 
     Returns
     -------
-    S_db : np.ndarray [shape=(..., n_bins, n_frames)], float32
-        In place: the floor ``max - top_db`` is taken over the last two axes only, so a batch gives
-        the same values as its clips one at a time.
+    out : np.ndarray [shape=(..., *shape)], float32
     """
-    np.maximum(S, np.float32(AMIN), out=S)
-    np.log10(S, out=S)
-    S *= np.float32(10.0)
-    floor = S.max(axis=(-2, -1), keepdims=True)
-    floor -= np.float32(TOP_DB)
-    np.maximum(S, floor, out=S)
-    return S
+    lead = y.shape[:-1]
+    flat = y.reshape(-1, y.shape[-1])
+    out = np.empty((flat.shape[0],) + tuple(shape), dtype=np.float32)
+    for b, clip in enumerate(flat):
+        out[b] = compute_one(clip)
+    return out.reshape(lead + tuple(shape))
+
+
+# --------------------------------------------------------------------------- signal helpers
+def power_to_db(S):
+    """``librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=80)`` of one clip, rounded once.
+
+    ``10 * log10`` is computed in float64 and rounded to float32: numpy's float32 ``log10`` uses
+    other code on CPUs with AVX-512 (SVML) than on older ones, and the two differ in the last bit
+    for half the values of a power spectrogram (1.41 million of 2.84 million measured). Float64
+    results of the two agreed on all 2.84 million values once rounded to float32; they can differ
+    only where they straddle a float32 rounding boundary (roughly one value in 10**8 or fewer).
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(n_bins, n_frames)], float32
+        Power spectrogram of one clip.
+
+    Returns
+    -------
+    S_db : np.ndarray [shape=(n_bins, n_frames)], float32
+        Floored at its maximum minus 80 dB.
+    """
+    S_db = np.maximum(S, np.float32(AMIN), dtype=np.float64)  # librosa's float32 amin
+    np.log10(S_db, out=S_db)
+    S_db *= 10.0
+    S_db = S_db.astype(np.float32)
+    np.maximum(S_db, S_db.max() - np.float32(TOP_DB), out=S_db)
+    return S_db
 
 
 def resample_points(y, n_points):
-    """Band-limited (FFT) resampling of the last axis of ``y`` to exactly ``n_points`` samples.
+    """Band-limited (FFT) resampling of one clip to exactly ``n_points`` samples.
 
-    Same result as ``scipy.signal.resample(y, n_points, axis=-1)`` (the clip is treated as one
-    period of a periodic signal). No-op (returns ``y``) when the length already matches. Each clip
-    is resampled on its own, so batches agree with single clips.
+    Same result as ``scipy.signal.resample(y, n_points)`` (the clip is treated as one period of a
+    periodic signal). No-op (returns ``y``) when the length already matches.
     """
     return resample_many(y, [n_points])[0]
 
 
 def resample_many(y, counts):
-    """:func:`resample_points` of ``y`` to each of ``counts``, sharing one forward FFT.
+    """:func:`resample_points` of one clip ``y`` [shape=(n,)] to each of ``counts``, sharing one FFT.
 
     Returns
     -------
-    resampled : list of np.ndarray [shape=(..., count)], float32
+    resampled : list of np.ndarray [shape=(count,)], float32
     """
     n = y.shape[-1]
     X = None
@@ -206,13 +281,36 @@ def resample_many(y, counts):
             resampled.append(y)
             continue
         if X is None:
-            X = scipy.fft.rfft(y, axis=-1)
+            X = scipy.fft.rfft(y)
         m = min(num, n)
-        Xr = X[..., : m // 2 + 1] * np.float32(num / n)  # a copy, scaled like scipy's 1/s_fac
+        Xr = X[: m // 2 + 1] * np.float32(num / n)  # a copy, scaled like scipy's 1/s_fac
         if m % 2 == 0:  # the unpaired bin at m // 2, handled as scipy.signal.resample does
-            Xr[..., m // 2] *= 2.0 if num < n else 0.5
-        resampled.append(scipy.fft.irfft(Xr, n=num, axis=-1).astype(np.float32, copy=False))
+            Xr[m // 2] *= 2.0 if num < n else 0.5
+        resampled.append(scipy.fft.irfft(Xr, n=num).astype(np.float32, copy=False))
     return resampled
+
+
+# --------------------------------------------------------------------------- sparse projections
+def sparse_operator(matrix):
+    """``matrix`` as a read-only float32 CSR array, for products in a fixed summation order.
+
+    ``csr @ X`` (scipy's sparsetools) adds each output's terms in the order of the stored
+    columns, with no BLAS and no run-time choice of kernel, so its bits depend on neither the
+    shape of ``X`` nor the CPU. The matrices used here (mel filterbanks, area-pooling weights) are
+    banded, so it also skips the zeros a dense product would multiply.
+
+    Parameters
+    ----------
+    matrix : np.ndarray [shape=(n_out, n_in)]
+
+    Returns
+    -------
+    op : scipy.sparse.csr_array [shape=(n_out, n_in)], float32
+    """
+    op = scipy.sparse.csr_array(np.asarray(matrix, dtype=np.float32))
+    for part in (op.data, op.indices, op.indptr):
+        part.flags.writeable = False
+    return op
 
 
 @lru_cache(maxsize=64)
@@ -247,49 +345,23 @@ def resize_matrix(n_in, n_out):
     return W
 
 
-def resize_image(X, size):
-    """Resize the last two axes of ``X`` to ``size=(height, width)`` with :func:`resize_matrix`.
+@lru_cache(maxsize=64)
+def resize_operator(n_in, n_out):
+    """:func:`resize_matrix` as a :func:`sparse_operator` (CSR, cached)."""
+    return sparse_operator(resize_matrix(n_in, n_out))
 
+
+def resize_image(X, size):
+    """Resize an image ``X`` [shape=(n_rows, n_cols)] to ``size=(height, width)`` with :func:`resize_matrix`.
+
+    Both products go through :func:`sparse_operator`, so the bits do not depend on the CPU.
     Returns ``X`` itself when it already has that size.
     """
     height, width = size
-    if X.shape[-2:] == (height, width):
+    if X.shape == (height, width):
         return X
-    Wh = resize_matrix(X.shape[-2], height)
-    Ww = resize_matrix(X.shape[-1], width)
-    return np.matmul(np.matmul(Wh, X), Ww.T)
-
-
-# --------------------------------------------------------------------------- banded projection
-class BandedMatrix:
-    """A matrix whose rows have narrow, increasing supports (a mel filterbank), for fast ``X @ M.T``.
-
-    The rows are cut into blocks of ``rows_per_block``; each block is multiplied over the columns
-    its rows use only. A 128-band mel filterbank of a 2048-point FFT keeps 13 % of the dense work.
-
-    Parameters
-    ----------
-    matrix : np.ndarray [shape=(n_out, n_in)]
-    rows_per_block : int
-    """
-
-    def __init__(self, matrix, rows_per_block=16):
-        self.shape = matrix.shape
-        self.blocks = []
-        for r0 in range(0, matrix.shape[0], rows_per_block):
-            r1 = min(matrix.shape[0], r0 + rows_per_block)
-            used = np.flatnonzero(np.any(matrix[r0:r1] != 0, axis=0))
-            c0, c1 = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 0)
-            self.blocks.append((r0, r1, c0, c1, np.ascontiguousarray(matrix[r0:r1, c0:c1].T, dtype=np.float32)))
-
-    def project(self, X, out):
-        """``out[:] = X @ matrix.T`` for ``X`` of shape (n, n_in) and ``out`` of shape (n, n_out)."""
-        for r0, r1, c0, c1, block in self.blocks:
-            if c1 > c0:
-                out[:, r0:r1] = X[:, c0:c1] @ block
-            else:
-                out[:, r0:r1] = 0
-        return out
+    rows_resized = resize_operator(X.shape[0], height) @ X  # (height, n_cols)
+    return (resize_operator(X.shape[1], width) @ rows_resized.T).T  # (height, width)
 
 
 # --------------------------------------------------------------------------- STFT
@@ -305,59 +377,41 @@ def n_frames(n_samples, n_fft, hop_length):
     return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
 
 
-def stft_power(y, n_fft, hop_length, basis=None):
-    """Power spectrogram ``|librosa.stft(y, n_fft=n_fft, hop_length=hop_length)|**2``, time-major.
+def stft_power(y, n_fft, hop_length):
+    """Power spectrogram ``|librosa.stft(y, n_fft=n_fft, hop_length=hop_length)|**2`` of one clip.
 
     Same conventions as librosa (periodic Hann window of ``n_fft``, ``center=True`` with zero
-    padding), FFT in float32, but frames are laid out time-major and processed in bounded chunks.
+    padding), FFT in float32, transformed in chunks of a fixed number of frames (so memory is
+    bounded and the bits depend on the clip alone).
 
     Parameters
     ----------
-    y : np.ndarray [shape=(..., n_samples)], float32
+    y : np.ndarray [shape=(n_samples,)], float32
     n_fft, hop_length : int > 0
-    basis : np.ndarray [shape=(n_out, 1 + n_fft // 2)] or BandedMatrix, float32, optional
-        If given, each power spectrum is projected on it (e.g. a mel filterbank): ``P @ basis.T``.
 
     Returns
     -------
-    P : np.ndarray [shape=(..., n_frames, 1 + n_fft // 2 or n_out)], float32
-        Note the order of the last two axes (time first).
+    P : np.ndarray [shape=(1 + n_fft // 2, n_frames)], float32
     """
-    lead, n = y.shape[:-1], y.shape[-1]
-    flat = y.reshape(-1, n)
+    n = y.shape[-1]
     pad = n_fft // 2
     T = n_frames(n, n_fft, hop_length)
-    F = 1 + n_fft // 2
-    window = _hann(n_fft)
-    frames_per_chunk = max(1, CHUNK_ELEMENTS // (2 * n_fft))  # complex64 temporaries
+    window = _hann(n_fft)[:, np.newaxis]
+    # Chunks of 4 MB of windowed frames: the transform along axis 0 gathers strided columns, and
+    # chunks 4 times larger than CHUNK_ELEMENTS made it 10 % faster (a 4 s clip is one chunk).
+    frames_per_chunk = max(1, 4 * CHUNK_ELEMENTS // n_fft)
     padded = np.zeros(n + 2 * pad, dtype=np.float32)
-    if basis is None:
-        out = np.empty((flat.shape[0], T, F), dtype=np.float32)
-        group, power = 1, out
-    else:
-        # Power spectra of a group of clips (about 16 MB), then one matrix product for the group:
-        # a few large products are much faster than many small ones, above all with threaded BLAS.
-        out = np.empty((flat.shape[0], T, basis.shape[0]), dtype=np.float32)
-        group = max(1, min(flat.shape[0], 16 * CHUNK_ELEMENTS // (T * F)))
-        power = np.empty((group, T, F), dtype=np.float32)
-    for g0 in range(0, flat.shape[0], group):
-        g1 = min(flat.shape[0], g0 + group)
-        for b in range(g0, g1):
-            padded[pad : pad + n] = flat[b]
-            frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
-            target = power[b - g0] if basis is not None else out[b]
-            for t0 in range(0, T, frames_per_chunk):
-                t1 = min(T, t0 + frames_per_chunk)
-                # float32 FFT (scipy keeps single precision; numpy computes in float64): several
-                # times faster, and its rounding is far below the 80 dB range kept by power_to_db.
-                spectrum = scipy.fft.rfft(frames[t0:t1] * window, axis=-1)
-                np.square(spectrum.real, out=spectrum.real)
-                np.square(spectrum.imag, out=spectrum.imag)
-                np.add(spectrum.real, spectrum.imag, out=target[t0:t1])
-        if basis is not None:
-            target = out[g0:g1].reshape(-1, basis.shape[0])
-            if isinstance(basis, BandedMatrix):
-                basis.project(power[: g1 - g0].reshape(-1, F), out=target)
-            else:
-                np.matmul(power[: g1 - g0].reshape(-1, F), basis.T, out=target)
-    return out.reshape(lead + (T, out.shape[-1]))
+    padded[pad : pad + n] = y
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length].T  # (n_fft, T), a view
+    P = np.empty((1 + n_fft // 2, T), dtype=np.float32)
+    for t0 in range(0, T, frames_per_chunk):
+        t1 = min(T, t0 + frames_per_chunk)
+        # Transforming along axis 0 gives the frequency-major layout that the sparse mel product
+        # and the features want, without a transposed copy. float32 FFT (scipy keeps single
+        # precision; numpy computes in float64): several times faster, and its rounding is far
+        # below the 80 dB range kept by power_to_db. pocketfft has no run-time kernel choice.
+        spectrum = scipy.fft.rfft(frames[:, t0:t1] * window, axis=0)
+        np.square(spectrum.real, out=spectrum.real)
+        np.square(spectrum.imag, out=spectrum.imag)
+        np.add(spectrum.real, spectrum.imag, out=P[:, t0:t1])
+    return P

@@ -6,14 +6,13 @@ hop_length=hop_length, n_mels=n_mels, fmin=fmin, fmax=fmax)``: the log-mel spect
 orthonormal DCT-II over the mel axis, keeping the first ``n_mfcc`` coefficients. With ``deltas=1``
 the first-order delta (``librosa.feature.delta``, width 9) is appended along the coefficient axis,
 with ``deltas=2`` also the second-order one; clips shorter than 9 frames use ``mode='nearest'``
-for the deltas (see ``mel``).
+for the deltas (see ``mel``). The DCT is computed in float64 from the float32 log-mel spectrogram
+and rounded once; like ``mel``, the bits depend on neither the batch nor the CPU.
 
 Output: float32 of shape ``(..., n_mfcc * (1 + deltas), T)`` with
 ``T = 1 + n_samples // hop_length`` (even ``n_fft``). For 4 s at 22,050 Hz and the defaults:
 ``(40, 173)``.
 """
-
-from functools import lru_cache
 
 import numpy as np
 import scipy.fft
@@ -32,24 +31,31 @@ DEFAULTS = {
     "deltas": 0,
 }
 DESCRIPTION = "MFCCs as librosa.feature.mfcc (per-clip 80 dB range), optionally with deltas"
-VERSION = 1
+VERSION = 2  # 2: bit-identical whatever the batch and the CPU (see _common)
 
 
-@lru_cache(maxsize=32)
-def dct_matrix(n_mfcc, n_mels):
-    """Orthonormal DCT-II matrix: ``D @ x == scipy.fft.dct(x, type=2, norm='ortho')[:n_mfcc]``.
+def cepstrum(M, n_mfcc):
+    """The first ``n_mfcc`` coefficients of the orthonormal DCT-II over the mel axis of one clip.
+
+    ``scipy.fft.dct(M, type=2, norm='ortho', axis=0)[:n_mfcc]`` (as ``librosa.feature.mfcc``),
+    computed in float64 and rounded once to float32: pocketfft has no run-time kernel choice, so
+    the bits depend on neither the batch nor the CPU.
+
+    Parameters
+    ----------
+    M : np.ndarray [shape=(n_mels, T)], float32
+        Log-mel spectrogram in dB.
 
     Returns
     -------
-    D : np.ndarray [shape=(n_mfcc, n_mels)], float32, read-only
+    C : np.ndarray [shape=(n_mfcc, T)], float32
     """
-    D = scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc].astype(np.float32)
-    D.flags.writeable = False
-    return D
+    C = scipy.fft.dct(M.astype(np.float64), type=2, norm="ortho", axis=0)
+    return C[:n_mfcc].astype(np.float32)
 
 
 def compute(
-    y, *, sr, n_mfcc=40, n_fft=2048, hop_length=512, n_mels=128, fmin=0.0, fmax=None, deltas=0
+    y, *, sr, n_mfcc=40, n_fft=2048, hop_length=512, n_mels=128, fmin=0.0, fmax=None, deltas=0, memo=None
 ):
     """MFCCs (and optionally their deltas) of each clip.
 
@@ -73,6 +79,9 @@ def compute(
         Highest frequency (Hz), at most ``sr / 2``; None means ``sr / 2``.
     deltas : {0, 1, 2}
         Highest order of deltas appended after the coefficients.
+    memo : Memo or None
+        Intermediate results shared with the other kinds computed from this ``y`` (extraction
+        passes one per batch; see :class:`~featurestore.features.Memo`); None computes everything.
 
     Returns
     -------
@@ -94,13 +103,11 @@ def compute(
         raise ParameterError(f"deltas={deltas!r} must be 0, 1 or 2")
     deltas = int(deltas)
     y = _common.as_audio(y)
-    M = _mel.log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax)  # (..., T, n_mels)
-    lead, T = M.shape[:-2], M.shape[-2]
+    M = _mel.log_mel(y, sr, n_fft, hop_length, n_mels, fmin, fmax, memo)  # (..., n_mels, T)
+    lead, T = M.shape[:-2], M.shape[-1]
     out = np.empty(lead + ((1 + deltas) * n_mfcc, T), dtype=np.float32)
-    C = M.reshape(-1, n_mels) @ dct_matrix(n_mfcc, n_mels).T  # one GEMM for the whole batch
-    out[..., :n_mfcc, :] = np.swapaxes(C.reshape(lead + (T, n_mfcc)), -1, -2)
-    for order in range(1, deltas + 1):
-        out[..., order * n_mfcc : (order + 1) * n_mfcc, :] = _mel.time_delta(
-            out[..., :n_mfcc, :], order=order
-        )
+    for clip_out, clip_mel in zip(out.reshape(-1, (1 + deltas) * n_mfcc, T), M.reshape(-1, n_mels, T)):
+        clip_out[:n_mfcc] = cepstrum(clip_mel, n_mfcc)
+        for order in range(1, deltas + 1):
+            clip_out[order * n_mfcc : (order + 1) * n_mfcc] = _mel.time_delta(clip_out[:n_mfcc], order=order)
     return out

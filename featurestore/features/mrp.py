@@ -17,7 +17,9 @@ grid. Note that ``n_r`` points over the clip keep frequencies below ``n_r / (2 *
 with the defaults and a 0.25 s clip, up to 128, 512 and 2048 Hz.
 
 Cost: ``n_r**2`` absolute differences per clip and resolution, computed in chunks of at most
-``2**18`` elements, so memory is bounded whatever the batch size.
+``2**18`` elements, so memory is bounded whatever the batch size. Both poolings are sparse products
+that sum in float32 in a fixed order, one clip at a time, so the bits depend on neither the batch
+nor the CPU.
 
 Output: float32 of shape ``(..., len(resolutions), size, size)``; ``(3, 32, 32)`` with the
 defaults, for any clip length.
@@ -30,6 +32,8 @@ J.-P. Eckmann, S. O. Kamphorst, D. Ruelle, "Recurrence plots of dynamical system
 Europhysics Letters 4(9), 1987.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from featurestore.errors import ParameterError
@@ -37,10 +41,10 @@ from featurestore.features import _common
 
 DEFAULTS = {"size": 32, "resolutions": [64, 256, 1024]}
 DESCRIPTION = "Multiresolution recurrence plots |x[i]-x[j]|, average-pooled to size x size per resolution"
-VERSION = 1
+VERSION = 2  # 2: bit-identical whatever the batch and the CPU (see _common)
 
 
-def compute(y, *, sr, size=32, resolutions=(64, 256, 1024)):
+def compute(y, *, sr, size=32, resolutions=(64, 256, 1024), memo=None):
     """Recurrence plots of each clip at several resolutions, pooled to one size.
 
     Parameters
@@ -53,6 +57,8 @@ def compute(y, *, sr, size=32, resolutions=(64, 256, 1024)):
         Side of each pooled plot.
     resolutions : list of int >= size
         Numbers of points the clip is resampled to, one channel each.
+    memo : Memo or None
+        Accepted like every kind's; this one has no intermediate results to share.
 
     Returns
     -------
@@ -75,39 +81,38 @@ def compute(y, *, sr, size=32, resolutions=(64, 256, 1024)):
             f"resolutions={resolutions!r} must be a non-empty list of integers >= size={size}"
         )
     y = _common.as_audio(y)
-    lead, n = y.shape[:-1], y.shape[-1]
-    flat = y.reshape(-1, n)
-    out = np.empty((flat.shape[0], len(resolutions), size, size), dtype=np.float32)
-    signals = _common.resample_many(flat, [int(r) for r in resolutions])
-    for c, x in enumerate(signals):
-        out[:, c] = _pooled_recurrence(np.ascontiguousarray(x), size)
-    return out.reshape(lead + (len(resolutions), size, size))
+    resolutions = [int(r) for r in resolutions]
+
+    def one_clip(clip):
+        signals = _common.resample_many(clip, resolutions)
+        return np.stack([_pooled_recurrence(np.ascontiguousarray(x), size) for x in signals])
+
+    return _common.map_clips(y, one_clip, (len(resolutions), size, size))
+
+
+@lru_cache(maxsize=16)
+def _pooling(n, size):
+    """The pooling matrix [shape=(size, n)] (block means, or area weights) as CSR, and as CSC for column slices."""
+    P = _common.resize_operator(n, size)
+    return P, P.tocsc()
 
 
 def _pooled_recurrence(x, size):
-    """Average-pooled ``|x[:, i] - x[:, j]|`` of ``x`` [shape=(B, n)] as float32 [shape=(B, size, size)].
+    """Average-pooled ``|x[i] - x[j]|`` of one signal ``x`` [shape=(n,)] as float32 [shape=(size, size)].
 
-    Works on chunks of rows (and of clips) of at most ``CHUNK_ELEMENTS`` differences: each chunk is
-    pooled over columns at once, then added into the pooled rows.
+    Works on chunks of at most ``CHUNK_ELEMENTS`` differences. Both poolings are products with the
+    sparse pooling matrix ``P`` [shape=(size, n)], which sum in a fixed order
+    (:func:`~featurestore.features._common.sparse_operator`).
     """
-    B, n = x.shape
-    out = np.empty((B, size, size), dtype=np.float32)
-    block = n // size if n % size == 0 else None
-    P = _common.resize_matrix(n, size)  # (size, n): block means, or area weights
+    n = x.shape[0]
+    P, P_columns = _pooling(n, size)
     rows = max(1, min(n, _common.CHUNK_ELEMENTS // n))
-    clips = max(1, _common.CHUNK_ELEMENTS // (rows * n))
-    for b0 in range(0, B, clips):
-        xb = x[b0 : b0 + clips]
-        cb = xb.shape[0]
-        acc = np.zeros((cb, size, size), dtype=np.float32)
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
-            D = np.subtract(xb[:, r0:r1, None], xb[:, None, :])  # (cb, rows, n)
-            np.abs(D, out=D)
-            if block is None:
-                D = np.matmul(D, P.T)  # (cb, rows, size)
-            else:
-                D = D.reshape(cb, r1 - r0, size, block).mean(axis=-1)
-            acc += np.matmul(P[:, r0:r1], D)
-        out[b0 : b0 + cb] = acc
+    out = np.zeros((size, size), dtype=np.float32)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        # R[r0:r1, :].T, by symmetry: (n, r1 - r0), contiguous for the sparse product
+        D = np.subtract(x[:, None], x[None, r0:r1])
+        np.abs(D, out=D)
+        C = P @ D  # (size, r1 - r0): C[a, i] = sum_j P[a, j] * R[i, j]
+        out += P_columns[:, r0:r1] @ C.T  # (size, size): sum_i P[b, i] * C[a, i]
     return out

@@ -26,7 +26,7 @@ def _side(n_samples):
     return math.isqrt(n_samples - 1) + 1
 
 
-def compute(y, *, sr, n_points=None):
+def compute(y, *, sr, n_points=None, memo=None):
     """Fold each clip into a square image.
 
     Parameters
@@ -37,6 +37,8 @@ def compute(y, *, sr, n_points=None):
         Sampling rate of ``y`` (checked, otherwise unused).
     n_points : int > 0 or None
         If given, resample each clip to this many samples first (band-limited, see ``raw``).
+    memo : Memo or None
+        Accepted like every kind's; this one has no intermediate results to share.
 
     Returns
     -------
@@ -52,7 +54,7 @@ def compute(y, *, sr, n_points=None):
     n_points = _common.check_int("n_points", n_points, allow_none=True)
     y = _common.as_audio(y)
     if n_points is not None:
-        y = _common.resample_points(y, n_points)
+        y = _common.map_clips(y, lambda clip: _common.resample_points(clip, n_points), (n_points,))
     n = y.shape[-1]
     N = _side(n)
     out = np.zeros(y.shape[:-1] + (N * N,), dtype=np.float32)

@@ -4,7 +4,9 @@
 ``center=True`` with zero padding), in decibels as
 ``librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=80)`` with the 80 dB floor taken per clip.
 With ``size``, the dB image is then resized on both axes: area averaging where an axis shrinks
-(anti-aliased, like OpenCV's INTER_AREA), linear interpolation where it grows.
+(anti-aliased, like OpenCV's INTER_AREA), linear interpolation where it grows. Each clip is
+computed on its own, ``10 * log10`` in float64 rounded once and the resizing as sparse products in a
+fixed order, so the bits depend on neither the batch nor the CPU (see ``_common``).
 
 Output: float32 of shape ``(..., 1, F, T)`` with ``F = 1 + n_fft // 2`` and
 ``T = 1 + n_samples // hop_length`` (even ``n_fft``), or ``(..., 1, height, width)`` with ``size``.
@@ -17,10 +19,10 @@ from featurestore.features import _common
 
 DEFAULTS = {"n_fft": 1024, "hop_length": 512, "size": None}
 DESCRIPTION = "Log-power STFT spectrogram in dB (80 dB range per clip), optionally resized to size"
-VERSION = 1
+VERSION = 2  # 2: bit-identical whatever the batch and the CPU (see _common)
 
 
-def compute(y, *, sr, n_fft=1024, hop_length=512, size=None):
+def compute(y, *, sr, n_fft=1024, hop_length=512, size=None, memo=None):
     """Log-power spectrogram of each clip.
 
     Parameters
@@ -35,6 +37,8 @@ def compute(y, *, sr, n_fft=1024, hop_length=512, size=None):
         Samples between frames.
     size : int, [height, width] or None
         Resize the (frequency, time) image to this size; an int means a square. None keeps it.
+    memo : Memo or None
+        Accepted like every kind's; this one has no intermediate results to share.
 
     Returns
     -------
@@ -50,8 +54,11 @@ def compute(y, *, sr, n_fft=1024, hop_length=512, size=None):
     n_fft, hop_length = _common.check_fft(n_fft, hop_length)
     size = _common.check_size("size", size)
     y = _common.as_audio(y)
-    S = _common.power_to_db(_common.stft_power(y, n_fft, hop_length))  # (..., T, F)
-    S = np.ascontiguousarray(np.swapaxes(S, -1, -2))  # (..., F, T)
-    if size is not None:
-        S = _common.resize_image(S, size)
-    return S[..., np.newaxis, :, :]
+    T = _common.n_frames(y.shape[-1], n_fft, hop_length)
+    shape = size or (1 + n_fft // 2, T)
+
+    def one_clip(clip):
+        S = _common.power_to_db(_common.stft_power(clip, n_fft, hop_length))  # (F, T)
+        return S if size is None else _common.resize_image(S, size)
+
+    return _common.map_clips(y, one_clip, shape)[..., np.newaxis, :, :]
