@@ -21,7 +21,9 @@ explicitly (``source_ids`` and ``copy_index``; see :attr:`FeatureSet.sources`).
 
 Crash safety: extraction writes batches into the ``.partial`` folder, each batch an ``.npy`` file of
 features and then a ``.json`` file of its clip ids, each under a temporary name and renamed, so a
-killed process leaves only whole batches and a rerun resumes from them. The ``.h5`` file appears, by
+killed process leaves only whole batches and a rerun resumes from them. Each batch records the
+CRC-32 of its features; a writer starting drops (with a warning) a batch that does not match it, whose
+clips are then computed again. The ``.h5`` file appears, by
 an atomic rename, only once every clip is computed: a partly written feature set is never read as
 complete. A lock file beside it (``<kind>-<key>.lock``) keeps a second writer out; readers need no
 lock and open the file themselves (worker processes too).
@@ -43,6 +45,7 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 import zlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -474,6 +477,7 @@ class FeatureSetWriter:
         for stale in self.path.parent.glob(f".{self.path.stem}-????????.h5.tmp"):
             stale.unlink(missing_ok=True)
         self.partial.mkdir(exist_ok=True)
+        self._drop_damaged_parts()
         meta = self.partial / "attrs.json"
         if not meta.exists():
             _atomic_write_text(meta, _canonical_json(self.attrs))
@@ -502,6 +506,17 @@ class FeatureSetWriter:
             meta = json.loads(marker.read_text())
             parts.append((meta["clip_ids"], meta["skipped"], marker.with_suffix(".npy")))
         return parts
+
+    def _drop_damaged_parts(self):
+        """Remove the committed batches that are unreadable or do not match their checksum, with a
+        warning naming each: their clips are computed again."""
+        for marker in sorted(self.partial.glob("part-*.json")):
+            problem = _batch_problem(marker)
+            if problem is not None:
+                warnings.warn(f"{marker.with_suffix('.npy')}: {problem}; its clips are computed again",
+                              stacklevel=3)
+                marker.unlink()
+                marker.with_suffix(".npy").unlink(missing_ok=True)
 
     def _base_skipped(self):
         """The skips of ``base`` that stand: those whose reason does not pass."""
@@ -535,8 +550,8 @@ class FeatureSetWriter:
         tmp = self.partial / f".tmp-{uuid.uuid4().hex}.npy"
         np.save(tmp, values)
         os.replace(tmp, stem.with_suffix(".npy"))
-        _atomic_write_text(stem.with_suffix(".json"),
-                           json.dumps({"clip_ids": list(map(str, clip_ids)), "skipped": list(skipped)}))
+        _atomic_write_text(stem.with_suffix(".json"), json.dumps(
+            {"clip_ids": list(map(str, clip_ids)), "skipped": list(skipped), "checksum": checksum(values)}))
 
     def finalize(self, clip_table):
         """Assemble the parts (and ``base``) into the ``.h5`` file, in the clip table's order; drop the parts.
@@ -587,6 +602,18 @@ class FeatureSetWriter:
         os.replace(tmp, self.path)
         self.discard()
         return FeatureSet(self.path)
+
+
+def _batch_problem(marker):
+    """What is wrong with the stored batch of ``marker`` (its ``.json``), or None."""
+    try:
+        meta = json.loads(marker.read_text())
+        values = np.load(marker.with_suffix(".npy"))
+    except (OSError, ValueError) as exc:
+        return f"unreadable batch ({_first_line(exc)})"
+    if len(values) != len(meta["clip_ids"]) or checksum(values) != meta.get("checksum"):
+        return "the batch does not match its checksum (altered or damaged)"
+    return None
 
 
 def _write_rows(f, sources, order, dtype):

@@ -277,3 +277,19 @@ def _audio(ds):
     from featurestore.extraction import resolve_audio_params
 
     return resolve_audio_params(ds, AUDIO)
+
+
+def test_damaged_batch_of_a_partial_set_is_computed_again(urbansound_root, store):
+    ds = load_dataset("urbansound8k", urbansound_root)
+    ids = list(ds.clips["clip_id"])
+    values = np.ones((2, 2, 20, 32), np.float32)
+    with store.writer(ds, "mel", _full(MEL), _audio(ds)) as writer:
+        writer.write_batch(ids[:2], values)
+        writer.write_batch(ids[2:4], values)
+        assert writer.done() == set(ids[:4])
+    first = sorted(writer.partial.glob("part-*.npy"))[0]
+    overwrite(first, first.stat().st_size - 100, bytes(100))  # the end of its values
+    with pytest.warns(UserWarning, match=rf"{first.name}: the batch does not match its checksum"):
+        with store.writer(ds, "mel", _full(MEL), _audio(ds)) as writer:
+            assert writer.done() == set(ids[2:4])
+    assert not first.exists()
