@@ -20,13 +20,12 @@ and the seed, so changing the augmentation never touches the main set. Its rows 
 explicitly (``source_ids`` and ``copy_index``; see :attr:`FeatureSet.sources`).
 
 Crash safety: extraction writes batches into the ``.partial`` folder, each batch an ``.npy`` file of
-features and then a ``.json`` file of its clip ids, each under a temporary name and renamed, so a
-killed process leaves only whole batches and a rerun resumes from them. Each batch records the
-CRC-32 of its features; a writer starting drops (with a warning) a batch that does not match it, whose
-clips are then computed again. The ``.h5`` file appears, by
-an atomic rename, only once every clip is computed: a partly written feature set is never read as
-complete. A lock file beside it (``<kind>-<key>.lock``) keeps a second writer out; readers need no
-lock and open the file themselves (worker processes too).
+features and then a ``.json`` file of its clip ids, each under a temporary name and renamed, so a killed
+process leaves only whole batches and a rerun resumes from them. Each batch records the CRC-32 of its
+features; a writer starting drops (with a warning) a batch that does not match it, whose clips are then
+computed again. The ``.h5`` file appears, by an atomic rename, only once every clip is computed: a
+partly written feature set is never read as complete. A lock file beside it (``<kind>-<key>.lock``)
+keeps a second writer out; readers need no lock and open the file themselves (worker processes too).
 
 Integrity: every array of a feature set's file, and its attributes, are checksummed. Their CRC-32s
 are recorded in the ``checksums`` attribute and checked on every read (the attributes' on opening),
