@@ -603,14 +603,24 @@ class FeatureSetWriter:
         return FeatureSet(self.path)
 
 
+def _read_json(path):
+    """The JSON object in ``path``; {} when it is missing or unreadable."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _batch_problem(marker):
     """What is wrong with the stored batch of ``marker`` (its ``.json``), or None."""
     try:
         meta = json.loads(marker.read_text())
         values = np.load(marker.with_suffix(".npy"))
-    except (OSError, ValueError) as exc:
+        n_ids = len(meta["clip_ids"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"unreadable batch ({_first_line(exc)})"
-    if len(values) != len(meta["clip_ids"]) or checksum(values) != meta.get("checksum"):
+    if len(values) != n_ids or checksum(values) != meta.get("checksum"):
         return "the batch does not match its checksum (altered or damaged)"
     return None
 
@@ -744,9 +754,9 @@ class FeatureStore:
                          "params": fs.params, "augmentation": fs.augmentation, "size_mb": size_mb,
                          "created": fs.attrs.get("created", "")})
         for partial in sorted((self.root / "features").glob("*/*.partial")):
-            meta = partial / "attrs.json"
-            attrs = json.loads(meta.read_text()) if meta.exists() else {}
-            n_done = sum(len(json.loads(m.read_text())["clip_ids"]) for m in partial.glob("part-*.json"))
+            attrs = _read_json(partial / "attrs.json")
+            # an unreadable batch counts for nothing here; the next writer drops it (_drop_damaged_parts)
+            n_done = sum(len(_read_json(m).get("clip_ids", [])) for m in partial.glob("part-*.json"))
             rows.append({"path": str(partial.with_suffix(".h5")), "dataset": attrs.get("dataset", "?"),
                          "kind": attrs.get("kind", "?"), "status": "partial", "problem": None, "n_clips": n_done,
                          "shape": None, "params": attrs.get("params", {}),

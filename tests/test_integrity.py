@@ -287,9 +287,14 @@ def test_damaged_batch_of_a_partial_set_is_computed_again(urbansound_root, store
         writer.write_batch(ids[:2], values)
         writer.write_batch(ids[2:4], values)
         assert writer.done() == set(ids[:4])
-    first = sorted(writer.partial.glob("part-*.npy"))[0]
+    first, second = sorted(writer.partial.glob("part-*.npy"))
     overwrite(first, first.stat().st_size - 100, bytes(100))  # the end of its values
     with pytest.warns(UserWarning, match=rf"{first.name}: the batch does not match its checksum"):
         with store.writer(ds, "mel", _full(MEL), _audio(ds)) as writer:
             assert writer.done() == set(ids[2:4])
     assert not first.exists()
+    second.with_suffix(".json").write_text('{"clip_ids": ["')  # a marker cut short
+    assert store.entries()[0]["n_clips"] == 0  # listed, not a crash
+    with pytest.warns(UserWarning, match=rf"{second.name}: unreadable batch"):
+        with store.writer(ds, "mel", _full(MEL), _audio(ds)) as writer:
+            assert writer.done() == set()
