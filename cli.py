@@ -266,8 +266,7 @@ def cmd_cache(args):
                 print(f"{'':9s}augmented copies: {augmentation['copies']} per clip, seed {augmentation['seed']}, "
                       f"{json.dumps(bounds)}")
     elif args.action == "verify":
-        if verify_cache(store):
-            sys.exit(1)  # exit status 1: some set is damaged (2 is for bad input)
+        return 1 if verify_cache(store) else 0  # 1: some set is damaged (2 is for bad input)
     else:
         if not args.paths:
             raise UsageError("cache remove needs the path(s) of feature sets; see `cache list`")

@@ -110,10 +110,9 @@ def test_cli_cache_list_and_verify(mel_set, store, capsys):
     assert f"ok       {fs.path}" in capsys.readouterr().out
     offset, size = features_region(fs.path)
     overwrite(fs.path, offset + size // 3, bytes(1000))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["cache", "verify", "--cache", str(store.root)])
+    assert main(["cache", "verify", "--cache", str(store.root)]) == 1
     out, err = capsys.readouterr()
-    assert exit_info.value.code == 1 and f"damaged  {fs.path}" in out and "1 damaged" in err
+    assert f"damaged  {fs.path}" in out and "1 damaged" in err
     os.truncate(fs.path, 1000)
     assert main(["cache", "list", "--cache", str(store.root)]) == 0
     out = capsys.readouterr().out
