@@ -707,7 +707,11 @@ class FeatureStore:
         return self.dataset_dir(dataset) / f"{kind}-{key[:12]}{suffix}.h5"
 
     def get(self, dataset, kind, params, audio, dtype="float32", augment=None):
-        """The complete :class:`FeatureSet` of these parameters, or None if not stored."""
+        """The complete :class:`FeatureSet` of these parameters, or None if not stored.
+
+        Opening checks the file's structure and attributes (:class:`CorruptFeatureSetError` when
+        damaged); its arrays are checked when read, or all at once by :meth:`FeatureSet.verify`.
+        """
         path = self.path_for(dataset, kind, params, audio, dtype, augment)
         return FeatureSet(path) if path.is_file() else None
 
