@@ -252,6 +252,10 @@ def cmd_cache(args):
         if not entries:
             print(f"the store at {store.root} is empty")
         for e in entries:
+            if e["status"] == "damaged":
+                print(f"{'damaged':8s} {e['dataset']:13s} {e['kind']:7s} {'':33s} {e['size_mb']:8.1f} MB  {e['path']}\n"
+                      f"{'':9s}{e['problem']}")
+                continue
             shape = "x".join(map(str, e["shape"])) if e["shape"] else "-"
             augmentation = e.get("augmentation")
             kind = f"{e['kind']}+aug" if augmentation else e["kind"]
@@ -261,12 +265,27 @@ def cmd_cache(args):
                 bounds = {k: v for k, v in augmentation.items() if k not in ("copies", "seed") and v not in (0, None)}
                 print(f"{'':9s}augmented copies: {augmentation['copies']} per clip, seed {augmentation['seed']}, "
                       f"{json.dumps(bounds)}")
+    elif args.action == "verify":
+        return 1 if verify_cache(store) else 0  # 1: some set is damaged (2 is for bad input)
     else:
         if not args.paths:
             raise UsageError("cache remove needs the path(s) of feature sets; see `cache list`")
         for path in args.paths:
             store.remove(path)
             print(f"removed {path}")
+
+
+def verify_cache(store):
+    """``cache verify``: read every feature set in full, check its checksums, print each; the number damaged."""
+    report = store.verify()
+    for row in report:
+        print(f"{'ok' if row['problem'] is None else 'damaged':8s} {row['path']}"
+              + (f"\n{'':9s}{row['problem']}" if row["problem"] else ""))
+    damaged = sum(row["problem"] is not None for row in report)
+    print(f"{len(report)} feature sets checked, {damaged} damaged"
+          + (" (remove them with `cache remove PATH`, or extract them again)" if damaged else ""),
+          file=sys.stderr if damaged else sys.stdout)
+    return damaged
 
 
 # --------------------------------------------------------------------------- experiments
@@ -444,8 +463,8 @@ def build_parser():
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="storage dtype")
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("cache", help="list or remove stored feature sets")
-    p.add_argument("action", choices=["list", "remove"])
+    p = sub.add_parser("cache", help="list, verify (read and check every set) or remove stored feature sets")
+    p.add_argument("action", choices=["list", "verify", "remove"])
     p.add_argument("paths", nargs="*", help="feature set paths to remove (see `cache list`)")
     p.add_argument("--cache", help="feature store folder")
     p.set_defaults(func=cmd_cache)

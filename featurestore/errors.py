@@ -41,6 +41,27 @@ class MissingFilesError(DatasetError):
     """Metadata rows point at audio files that do not exist."""
 
 
+class CorruptFeatureSetError(FeatureStoreError):
+    """A stored feature set is damaged: truncated, unreadable, or its arrays do not match their checksums.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The feature set's ``.h5`` file.
+    problem : str
+        What is wrong with it, in a few words.
+    """
+
+    def __init__(self, path, problem):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"feature set {self.path} is damaged: {problem}; remove it (`cache remove`) or extract "
+                         f"it again, which replaces it")
+
+    def __reduce__(self):  # keep the two arguments across process boundaries
+        return (type(self), (self.path, self.problem))
+
+
 class StoreLockedError(FeatureStoreError):
     """Another process is already writing the same feature set."""
 

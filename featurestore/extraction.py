@@ -7,19 +7,28 @@ process) stores each batch as soon as it arrives, which makes an interrupted ext
 :func:`extract_augmented` computes augmented copies of the clips the same way: each batch is decoded
 once, every clip gets ``copies`` augmented versions, and every feature kind is computed from those
 same augmented waveforms.
+
+Before any writer starts, every setting is checked and every feature kind is computed once on a
+silent clip, so that a bad parameter leaves nothing in the store. A stored set is read in full and
+checked against its checksums before it is reused; a damaged one is extracted again and replaced
+(with a warning). A clip skipped because its file could not be read (permissions, I/O) is retried by
+the next extraction, which extends the stored set with it.
 """
 
-from contextlib import ExitStack, nullcontext
+import warnings
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager, nullcontext
+from itertools import islice
 
 import numpy as np
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from featurestore import audio as audio_io
 from featurestore import features
 from featurestore.augment import WaveformAugmentation, copy_rng
-from featurestore.errors import AudioError, ParameterError
+from featurestore.errors import AudioError, CorruptFeatureSetError, ParameterError
 from featurestore.features._common import is_int as _is_int
 from featurestore.store import STORAGE_DTYPES, FeatureStore, augmented_id
 
@@ -143,24 +152,29 @@ def augmented_table(table, copies):
     return rows
 
 
+BACKENDS = ("threading", "loky", "dask")
+
+
 def _extract(dataset, kinds, augment, *, store, audio, n_jobs, batch_size, skip_bad, dtype, backend, progress):
-    if dtype not in STORAGE_DTYPES:
-        raise ParameterError(f"dtype={dtype!r} must be one of {', '.join(STORAGE_DTYPES)}")
-    if int(batch_size) < 1:
-        raise ParameterError(f"batch_size={batch_size} must be a positive integer")
+    check_run_settings(n_jobs=n_jobs, batch_size=batch_size, dtype=dtype, backend=backend)
     store = store if store is not None else FeatureStore()
     kinds = normalise_kinds(kinds)
     audio = resolve_audio_params(dataset, audio)
-    result = {kind: store.get(dataset, kind, params, audio, dtype, augment) for kind, params in kinds.items()}
-    todo = {kind: params for kind, params in kinds.items() if result[kind] is None}
+    stored = {}
+    for kind, params in kinds.items():
+        stored[kind] = _stored_set(store, dataset, kind, params, audio, dtype, augment)
+    result = {kind: fs for kind, fs in stored.items() if fs is not None and not fs.retryable}
+    todo = {kind: params for kind, params in kinds.items() if kind not in result}
     if not todo:
         return result
+    check_kinds(todo, audio)
     table = dataset.describe_table()
     copies = augment["copies"] if augment else 0
     if augment:
         table = augmented_table(table, copies)
     with ExitStack() as stack:
-        writers = {kind: stack.enter_context(store.writer(dataset, kind, params, audio, dtype, augment))
+        writers = {kind: stack.enter_context(store.writer(dataset, kind, params, audio, dtype, augment,
+                                                          base=stored[kind]))
                    for kind, params in todo.items()}
         done = {kind: writer.done() for kind, writer in writers.items()}
         # a clip is pending while any of its rows (itself, or its copies) is missing from any set
@@ -178,12 +192,54 @@ def _extract(dataset, kinds, augment, *, store, audio, n_jobs, batch_size, skip_
     return result
 
 
+def check_run_settings(*, n_jobs, batch_size, dtype, backend):
+    """Check an extraction's settings; :class:`ParameterError` naming the first bad one."""
+    if dtype not in STORAGE_DTYPES:
+        raise ParameterError(f"dtype={dtype!r} must be one of {', '.join(STORAGE_DTYPES)}")
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ParameterError(f"batch_size={batch_size!r} must be a positive integer")
+    if not _is_int(n_jobs) or n_jobs == 0:
+        raise ParameterError(f"n_jobs={n_jobs!r} must be a non-zero integer (-1: one worker per core)")
+    if backend not in BACKENDS:
+        raise ParameterError(f"backend={backend!r} must be one of {', '.join(BACKENDS)}")
+
+
+def check_kinds(kinds, audio):
+    """Compute each feature kind on one silent clip, so that a bad parameter fails before any writer starts.
+
+    The kinds check their parameters when they compute; one clip of silence costs milliseconds.
+
+    Parameters
+    ----------
+    kinds : dict
+        ``{kind: full params}``.
+    audio : dict
+        Resolved audio settings; a clip of ``duration`` seconds (1 s when None) at ``sr``.
+    """
+    silence = np.zeros((1, round(audio["sr"] * (audio["duration"] or 1.0))), dtype=np.float32)
+    with shared_intermediates():
+        for kind, params in kinds.items():
+            features.get(kind).compute(silence, sr=audio["sr"], **params)
+
+
+def _stored_set(store, dataset, kind, params, audio, dtype, augment):
+    """The stored set of these parameters, checked in full; None when absent or damaged (with a warning)."""
+    try:
+        fs = store.get(dataset, kind, params, audio, dtype, augment)
+        return fs.verify() if fs is not None else None
+    except CorruptFeatureSetError as exc:
+        # stacklevel: the caller of extract() or extract_augmented()
+        warnings.warn(f"feature set {exc.path} is damaged ({exc.problem}); extracting it again to replace it",
+                      stacklevel=4)
+        return None
+
+
 def _run(pending, kinds, audio, writers, done, *, augment, n_jobs, batch_size, skip_bad, backend, progress,
          label):
     ids = pending["clip_id"].tolist()
     paths = pending["path"].tolist()
     batches = [(ids[i:i + batch_size], paths[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
-    tasks = (delayed(compute_batch)(b_ids, b_paths, kinds, audio, augment) for b_ids, b_paths in batches)
+    calls = [(compute_batch, b_ids, b_paths, kinds, audio, augment) for b_ids, b_paths in batches]
     n_rows = len(ids) * (augment["copies"] if augment else 1)
     first_error = None
     # One BLAS thread per worker: the parallelism comes from the workers (loky limits its processes
@@ -191,9 +247,9 @@ def _run(pending, kinds, audio, writers, done, *, augment, n_jobs, batch_size, s
     limits = threadpool_limits(1) if backend == "threading" else nullcontext()
     # parallel_config, not Parallel(backend=...): it also loads the optional "dask" backend
     with limits, parallel_config(backend=backend), tqdm(total=n_rows, desc=label, unit="clip", smoothing=0.1,
-                                                        mininterval=0.5, disable=not progress) as bar:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for batch_ids, values, failures in parallel(tasks):
+                                                        mininterval=0.5, disable=not progress) as bar, \
+            _results(calls, n_jobs, backend) as results:
+        for batch_ids, values, failures in results:
             if failures and not skip_bad and first_error is None:
                 first_error = failures[0]
             skipped = failures if skip_bad else []
@@ -208,6 +264,55 @@ def _run(pending, kinds, audio, writers, done, *, augment, n_jobs, batch_size, s
     if first_error is not None:
         raise AudioError(first_error["path"], f"{first_error['reason']} (extraction stopped; batches already "
                                               f"computed are kept; pass --skip-bad to skip unusable files)")
+
+
+@contextmanager
+def _results(calls, n_jobs, backend):
+    """The results of ``calls`` (``(function, *args)``) as they finish, on ``backend``'s workers.
+
+    However the block ends (an error, Ctrl-C), no call is running once it has. Threads are this
+    module's own pool, which cancels the queued calls and waits for the running ones: a thread still
+    inside C code when the interpreter exits aborts the process (SIGABRT), and joblib's threads are
+    not joined when it gives up. One worker runs the calls in this thread. The other backends are
+    joblib's (worker processes, Dask workers).
+    """
+    if backend != "threading":
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(f)(*a) for f, *a in calls)
+        try:
+            yield results
+        finally:
+            results.close()
+        return
+    n_workers = effective_n_jobs(n_jobs)
+    if n_workers == 1:
+        yield (f(*a) for f, *a in calls)
+        return
+    pool = ThreadPoolExecutor(n_workers, thread_name_prefix="featurestore-extract")
+    try:
+        yield _as_completed(pool, calls, max_running=2 * n_workers)
+    finally:
+        _join(pool)
+
+
+def _as_completed(pool, calls, *, max_running):
+    """Submit ``calls`` to ``pool``, at most ``max_running`` at a time; yield their results as they finish."""
+    calls = iter(calls)
+    running = {pool.submit(*call) for call in islice(calls, max_running)}
+    while running:
+        finished, running = wait(running, return_when=FIRST_COMPLETED)
+        running |= {pool.submit(*call) for call in islice(calls, len(finished))}
+        for future in finished:
+            yield future.result()
+
+
+def _join(pool):
+    """Cancel ``pool``'s queued calls and wait for its running ones, through further Ctrl-C too."""
+    while True:
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
+        except KeyboardInterrupt:
+            continue  # leaving before the threads end would abort the process at exit
 
 
 def compute_batch(clip_ids, paths, kinds, audio, augment=None):
@@ -231,7 +336,8 @@ def compute_batch(clip_ids, paths, kinds, audio, augment=None):
     values : dict
         ``{kind: np.ndarray [shape=(len(ok_ids), *feature_shape)], float32}``.
     failures : list of dict
-        ``{"clip_id", "path", "reason"}`` for rows that could not be used.
+        ``{"clip_id", "path", "reason", "reason_kind"}`` for rows that could not be used;
+        ``reason_kind`` is "transient" when the file could not be read (it may pass), else "permanent".
     """
     signals, ok_ids, failures, path_of = [], [], [], {}
     if augment:
@@ -242,7 +348,9 @@ def compute_batch(clip_ids, paths, kinds, audio, augment=None):
         try:
             y = audio_io.load_clip(path, **audio)
         except AudioError as exc:
-            failures.extend({"clip_id": row, "path": exc.path, "reason": exc.problem} for row in rows)
+            reason, reason_kind = why_unusable(exc)
+            failures.extend({"clip_id": row, "path": exc.path, "reason": reason, "reason_kind": reason_kind}
+                            for row in rows)
             continue
         if augment:
             signals.extend(augmentation.apply(y, audio["sr"], copy_rng(augment["seed"], clip_id, k))
@@ -263,9 +371,35 @@ def compute_batch(clip_ids, paths, kinds, audio, augment=None):
         finite = np.all([np.isfinite(v.reshape(len(batch), -1)).all(axis=1) for v in values.values()], axis=0)
         for i in np.flatnonzero(~finite)[::-1]:
             failures.append({"clip_id": ok_ids[i], "path": path_of[ok_ids[i]],
-                             "reason": "features contain NaN or infinite values"})
+                             "reason": "features contain NaN or infinite values", "reason_kind": "permanent"})
             del ok_ids[i]
         values = {kind: v[finite] for kind, v in values.items()}
     else:
         values = {kind: np.zeros((0,), np.float32) for kind in kinds}
     return ok_ids, values, failures
+
+
+def why_unusable(exc):
+    """Why a file is unusable, and whether that may pass: ``(reason, reason_kind)``.
+
+    The reason is "transient" when the operating system cannot read the file (permissions, an I/O
+    error, a file gone): it may pass, so the next extraction retries it. libsndfile reports such
+    failures as "System error."; the file is read here to give the operating system's reason.
+    Anything else is about the file's content (not audio, empty, non-finite) and "permanent".
+
+    Parameters
+    ----------
+    exc : AudioError
+
+    Returns
+    -------
+    reason : str
+    reason_kind : {"transient", "permanent"}
+    """
+    try:
+        with open(exc.path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+    except OSError as os_error:
+        return f"cannot read the file: {os_error.strerror or os_error} (may pass: retried by the next run)", "transient"
+    return exc.problem, "permanent"

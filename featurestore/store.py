@@ -20,11 +20,22 @@ and the seed, so changing the augmentation never touches the main set. Its rows 
 explicitly (``source_ids`` and ``copy_index``; see :attr:`FeatureSet.sources`).
 
 Crash safety: extraction writes batches into the ``.partial`` folder, each batch an ``.npy`` file of
-features and then a ``.json`` file of its clip ids, each under a temporary name and renamed, so a
-killed process leaves only whole batches and a rerun resumes from them. The ``.h5`` file appears, by
-an atomic rename, only once every clip is computed: a partly written feature set is never read as
-complete. A lock file beside it (``<kind>-<key>.lock``) keeps a second writer out; readers need no
-lock and open the file themselves (worker processes too).
+features and then a ``.json`` file of its clip ids, each under a temporary name and renamed, so a killed
+process leaves only whole batches and a rerun resumes from them. Each batch records the CRC-32 of its
+features; a writer starting drops (with a warning) a batch that does not match it, whose clips are then
+computed again. The ``.h5`` file appears, by an atomic rename, only once every clip is computed: a
+partly written feature set is never read as complete. A lock file beside it (``<kind>-<key>.lock``)
+keeps a second writer out; readers need no lock and open the file themselves (worker processes too).
+
+Integrity: every array of a feature set's file, and its attributes, are checksummed. Their CRC-32s
+are recorded in the ``checksums`` attribute and checked on every read (the attributes' on opening),
+and the file's own structure (superblock, object headers) is written in HDF5's 1.8 format, which HDF5
+checksums itself. A truncated, unreadable or altered file raises
+:class:`~featurestore.errors.CorruptFeatureSetError` naming it; extraction replaces such a set (with a
+warning). Measured on a 166 MB array of features (page-cached, 2 shared cores): contiguous data
+with a CRC-32 writes at 1.0-1.9 GB/s and reads at 2.6 GB/s; HDF5's Fletcher-32 filter (which needs
+1 MiB chunks) 0.8-1.0 and 2.0 GB/s; SHA-256 0.8-1.0 and 1.4 GB/s. Fletcher-32 also misses a chunk
+zeroed together with its trailing checksum (the Fletcher-32 of zeros is zero).
 """
 
 import hashlib
@@ -33,6 +44,9 @@ import os
 import shutil
 import time
 import uuid
+import warnings
+import zlib
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -42,9 +56,11 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from featurestore import features
-from featurestore.errors import FeatureStoreError, StoreLockedError
+from featurestore.errors import CorruptFeatureSetError, FeatureStoreError, StoreLockedError
 
 ENV_VAR = "FEATURESTORE_CACHE"
+#: Layout of a feature set's file, part of every store key: 2 = checksummed arrays, HDF5 1.8 metadata.
+STORE_FORMAT = 2
 STORAGE_DTYPES = ("float32", "float16")
 AUGMENT_VERSION = 1  # bump when featurestore.augment changes the copies it computes
 _LIBRARIES = ("numpy", "scipy", "librosa", "soundfile", "soxr", "h5py")
@@ -58,7 +74,7 @@ def default_root():
 def feature_key(kind, params, audio, dtype="float32"):
     """Stable hash of everything that determines a feature set's values (hex str)."""
     payload = {"kind": kind, "version": features.get(kind).VERSION, "params": params, "audio": audio,
-               "dtype": dtype}
+               "dtype": dtype, "format": STORE_FORMAT}
     return hashlib.sha1(_canonical_json(payload).encode()).hexdigest()
 
 
@@ -93,6 +109,41 @@ def _json_default(value):
     raise TypeError(f"parameter value {value!r} is not JSON-serialisable")
 
 
+def checksum(values):
+    """CRC-32 of an array's values (8 hex digits), as recorded in a feature set's ``checksums``.
+
+    Numbers are checksummed as their little-endian bytes in C order, strings as the JSON list of
+    them, so the checksum depends on the values alone, not on how HDF5 stores them. CRC-32 finds
+    accidental damage (any burst of up to 32 bits, anything else but for 1 in 2**32), not deliberate
+    tampering; it runs at several GB/s on any CPU.
+
+    Parameters
+    ----------
+    values : np.ndarray [shape=(n, ...)], numeric or str; or one str
+    """
+    if isinstance(values, (str, bytes)):
+        values = np.array([values], dtype=object)
+    values = np.asarray(values)
+    if values.dtype.kind in "OSU":
+        text = [v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel()]
+        return f"{zlib.crc32(_canonical_json(text).encode()):08x}"
+    return f"{zlib.crc32(_little_endian(values)):08x}"
+
+
+def _checksum_rows(dataset, block_bytes=64 * 2**20):
+    """:func:`checksum` of a numeric HDF5 data set, read in blocks of rows (never whole in memory)."""
+    crc = 0
+    row_bytes = max(1, int(np.prod(dataset.shape[1:], dtype=np.int64)) * dataset.dtype.itemsize)
+    step = max(1, block_bytes // row_bytes)
+    for start in range(0, dataset.shape[0], step):
+        crc = zlib.crc32(_little_endian(dataset[start:start + step]), crc)
+    return f"{crc:08x}"
+
+
+def _little_endian(values):
+    return np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+
+
 def library_versions():
     """Versions of the libraries that compute features, recorded with every feature set."""
     versions = {}
@@ -125,9 +176,57 @@ class FeatureSet:
         self.path = Path(path)
         if not self.path.is_file():
             raise FeatureStoreError(f"feature set {self.path} does not exist")
-        with h5py.File(self.path, "r") as f:
-            self.attrs = {k: _decode_attr(v) for k, v in f.attrs.items()}
+        with self._open() as f:
+            stored = {k: _stored_attr(v) for k, v in f.attrs.items()}
             self.shape = tuple(f["features"].shape)
+        self.attrs = {k: _decode_attr(v) for k, v in stored.items()}
+        if not isinstance(self.attrs.get("checksums"), dict):
+            raise CorruptFeatureSetError(self.path, "it records no checksums (written by an older version of the "
+                                                    "store, whose sets are no longer used)")
+        # HDF5 keeps string attributes outside its checksummed metadata: they have a checksum of their own
+        if _attrs_checksum(stored) != self.attrs["checksums"].get("attrs"):
+            raise CorruptFeatureSetError(self.path, "its attributes do not match their checksum (altered or damaged)")
+
+    @contextmanager
+    def _open(self):
+        """The HDF5 file, read-only; any HDF5 failure in the block becomes :class:`CorruptFeatureSetError`.
+
+        h5py reports a truncated file, a metadata checksum mismatch or a missing data set as OSError,
+        RuntimeError or KeyError without naming the file.
+        """
+        try:
+            with h5py.File(self.path, "r") as f:
+                yield f
+        except (OSError, RuntimeError, KeyError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise  # removed while open: not damage
+            raise CorruptFeatureSetError(self.path, f"HDF5 cannot read it ({_first_line(exc)})") from exc
+
+    def _checked(self, f, name):
+        """Data set ``name`` of open file ``f``, after checking it against its recorded checksum."""
+        dataset = f[name]
+        values = dataset.asstr()[()] if h5py.check_string_dtype(dataset.dtype) else dataset[()]
+        expected = self.attrs["checksums"].get(name)
+        if expected is None:
+            raise CorruptFeatureSetError(self.path, f"no checksum is recorded for its {name!r} array")
+        if checksum(values) != expected:
+            raise CorruptFeatureSetError(self.path, f"its {name!r} array does not match its checksum "
+                                                    f"(altered or damaged)")
+        return values
+
+    def verify(self):
+        """Read every array of the set and check it against its checksum; returns ``self``.
+
+        Raises
+        ------
+        CorruptFeatureSetError
+            Naming the file and the first array that is unreadable or altered.
+        """
+        with self._open() as f:
+            for name in self.attrs["checksums"]:
+                if name != "attrs":  # checked on opening
+                    self._checked(f, name)
+        return self
 
     @property
     def kind(self):
@@ -150,6 +249,14 @@ class FeatureSet:
     def skipped(self):
         """Clips left out because their audio could not be used: list of dict."""
         return self.attrs.get("skipped", [])
+
+    @property
+    def retryable(self):
+        """Skipped clips whose reason may pass (their file could not be read): list of dict.
+
+        The next extraction of the set retries them (see :func:`may_pass`).
+        """
+        return [s for s in self.skipped if may_pass(s)]
 
     @property
     def augmentation(self):
@@ -245,19 +352,19 @@ class FeatureSet:
         """The clip table the set was computed for, as a DataFrame."""
         import pandas as pd
 
-        with h5py.File(self.path, "r") as f:
-            return pd.read_json(_StringIO(f["clip_table"][()].decode()), orient="split", dtype=False)
+        with self._open() as f:
+            return pd.read_json(_StringIO(self._checked(f, "clip_table")), orient="split", dtype=False)
 
     def _rows(self):
         key = (str(self.path), self.path.stat().st_mtime_ns)
         cached = FeatureSet._rows_cache.get(key)
         if cached is None:
-            with h5py.File(self.path, "r") as f:
+            with self._open() as f:
                 if "source_ids" in f:
-                    sources = f["source_ids"].asstr()[...]
-                    copy_index = f["copy_index"][...].astype(np.int64)
+                    sources = self._checked(f, "source_ids")
+                    copy_index = self._checked(f, "copy_index").astype(np.int64)
                 else:
-                    sources = f["clip_ids"].asstr()[...]
+                    sources = self._checked(f, "clip_ids")
                     copy_index = np.zeros(len(sources), dtype=np.int64)
             order = np.lexsort((copy_index, sources))  # rows grouped by source, then by copy
             by_source = {}
@@ -275,9 +382,9 @@ class FeatureSet:
         key = (str(self.path), self.path.stat().st_mtime_ns)
         cached = FeatureSet._cache.get(key)
         if cached is None:
-            with h5py.File(self.path, "r") as f:
-                ids = f["clip_ids"].asstr()[...]
-                data = f["features"][...]
+            with self._open() as f:
+                ids = self._checked(f, "clip_ids")
+                data = self._checked(f, "features")
             cached = (ids, {c: i for i, c in enumerate(ids)}, data)
             self._remember(key, cached)
         return cached
@@ -291,30 +398,49 @@ class FeatureSet:
         cls._cache[key] = entry
 
 
+def _first_line(exc):
+    """The first line of an exception's message (KeyError's without the quotes str() adds)."""
+    text = str(exc.args[0] if exc.args else "").strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _StringIO(text):
     import io
 
     return io.StringIO(text)
 
 
-def _decode_attr(value):
+def _stored_attr(value):
+    """An HDF5 attribute's value as it was given to h5py: str, int, float or bool (JSON text for the rest)."""
     if isinstance(value, bytes):
-        value = value.decode()
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _decode_attr(value):
+    """A stored attribute's value, JSON text decoded."""
     if isinstance(value, str) and value[:1] in "[{":
         try:
             return json.loads(value)
         except ValueError:
             return value
-    if isinstance(value, np.generic):
-        return value.item()
     return value
+
+
+def _attrs_checksum(stored):
+    """:func:`checksum` of a set's stored attributes, but its ``checksums``."""
+    return checksum(_canonical_json({k: v for k, v in stored.items() if k != "checksums"}))
 
 
 class FeatureSetWriter:
     """Writes one feature set batch by batch; resumable; one writer at a time.
 
     Use as a context manager (it holds the lock). ``done`` tells which clips are already stored,
-    ``write_batch`` stores a batch atomically and ``finalize`` assembles the ``.h5`` file.
+    ``write_batch`` stores a batch atomically and ``finalize`` assembles the ``.h5`` file. Entering
+    removes what a writer of the same set killed while finalizing left (its hidden ``.h5.tmp``);
+    leaving on an error removes the ``.partial`` folder when no batch was stored in it.
 
     Parameters
     ----------
@@ -324,13 +450,18 @@ class FeatureSetWriter:
         Attributes to record (kind, params, audio, dataset, ...), JSON-serialisable.
     dtype : {"float32", "float16"}
         Storage dtype.
+    base : FeatureSet, optional
+        The complete set at ``path``, to extend with its clips skipped for a reason that may pass
+        (:attr:`FeatureSet.retryable`): its other rows and skips count as done, and ``finalize``
+        merges them with the new batches into the file that replaces it.
     """
 
-    def __init__(self, path, attrs, dtype="float32"):
+    def __init__(self, path, attrs, dtype="float32", base=None):
         self.path = Path(path)
         self.partial = self.path.with_suffix(".partial")
         self.attrs = attrs
         self.dtype = dtype
+        self.base = base
         self._lock = FileLock(str(self.path.with_suffix(".lock")), timeout=0)
 
     def __enter__(self):
@@ -341,15 +472,27 @@ class FeatureSetWriter:
             raise StoreLockedError(
                 f"another process is writing feature set {self.path.name} in {self.path.parent} "
                 f"(lock {self._lock.lock_file}); wait for it to finish or stop it") from None
+        # The lock is ours, so a temporary file of this set is a killed finalize's (see finalize's name).
+        for stale in self.path.parent.glob(f".{self.path.stem}-????????.h5.tmp"):
+            stale.unlink(missing_ok=True)
         self.partial.mkdir(exist_ok=True)
+        self._drop_damaged_parts()
         meta = self.partial / "attrs.json"
         if not meta.exists():
             _atomic_write_text(meta, _canonical_json(self.attrs))
         return self
 
-    def __exit__(self, *exc_info):
-        self._lock.release()
+    def __exit__(self, exc_type, *exc_info):
+        try:
+            if exc_type is not None and not self._parts():
+                self.discard()  # nothing stored: an empty .partial would be listed forever
+        finally:
+            self._lock.release()
         return False
+
+    def discard(self):
+        """Remove the ``.partial`` folder and every batch in it."""
+        shutil.rmtree(self.partial, ignore_errors=True)
 
     def _parts(self):
         """Committed batches: ``(clip_ids, skipped, features .npy path)``, oldest first.
@@ -363,9 +506,25 @@ class FeatureSetWriter:
             parts.append((meta["clip_ids"], meta["skipped"], marker.with_suffix(".npy")))
         return parts
 
+    def _drop_damaged_parts(self):
+        """Remove the committed batches that are unreadable or do not match their checksum, with a
+        warning naming each: their clips are computed again."""
+        for marker in sorted(self.partial.glob("part-*.json")):
+            problem = _batch_problem(marker)
+            if problem is not None:
+                warnings.warn(f"{marker.with_suffix('.npy')}: {problem}; its clips are computed again",
+                              stacklevel=3)
+                marker.unlink()
+                marker.with_suffix(".npy").unlink(missing_ok=True)
+
+    def _base_skipped(self):
+        """The skips of ``base`` that stand: those whose reason does not pass."""
+        return [s for s in self.base.skipped if not may_pass(s)] if self.base is not None else []
+
     def done(self):
-        """Ids of the clips already stored or skipped in earlier batches: set of str."""
-        done = set()
+        """Ids of the clips already stored or skipped in earlier batches (or in ``base``): set of str."""
+        done = set(self.base.clip_ids) if self.base is not None else set()
+        done.update(s["clip_id"] for s in self._base_skipped())
         for clip_ids, skipped, _ in self._parts():
             done.update(clip_ids)
             done.update(s["clip_id"] for s in skipped)
@@ -379,7 +538,9 @@ class FeatureSetWriter:
         clip_ids : sequence of str, length n
         values : np.ndarray [shape=(n, *feature_shape)]
         skipped : sequence of dict
-            Clips of this batch left out: ``{"clip_id", "path", "reason"}``.
+            Clips of this batch left out: ``{"clip_id", "path", "reason", "reason_kind"}``, where
+            ``reason_kind`` is ``"transient"`` (the file could not be read: retried by the next
+            extraction) or ``"permanent"`` (its audio or features are unusable).
         """
         values = np.asarray(values, dtype=self.dtype)
         if len(values) != len(clip_ids):
@@ -388,11 +549,14 @@ class FeatureSetWriter:
         tmp = self.partial / f".tmp-{uuid.uuid4().hex}.npy"
         np.save(tmp, values)
         os.replace(tmp, stem.with_suffix(".npy"))
-        _atomic_write_text(stem.with_suffix(".json"),
-                           json.dumps({"clip_ids": list(map(str, clip_ids)), "skipped": list(skipped)}))
+        _atomic_write_text(stem.with_suffix(".json"), json.dumps(
+            {"clip_ids": list(map(str, clip_ids)), "skipped": list(skipped), "checksum": checksum(values)}))
 
     def finalize(self, clip_table):
-        """Assemble the parts into the ``.h5`` file, in the clip table's order, and drop the parts.
+        """Assemble the parts (and ``base``) into the ``.h5`` file, in the clip table's order; drop the parts.
+
+        A retry of ``base`` that changed nothing (every retried clip failed again for a reason that
+        may pass) keeps ``base`` as it is.
 
         Parameters
         ----------
@@ -406,41 +570,96 @@ class FeatureSetWriter:
         FeatureSet
         """
         parts = self._parts()
-        stored = {clip for clip_ids, _, _ in parts for clip in clip_ids}
-        skipped = [s for _, batch_skipped, _ in parts for s in batch_skipped]
-        feature_shape = next((np.load(npy, mmap_mode="r").shape[1:] for ids, _, npy in parts if ids), None)
+        if self.base is not None and not any(ids for ids, _, _ in parts) and all(
+                may_pass(s) for _, batch_skipped, _ in parts for s in batch_skipped):
+            self.discard()
+            return self.base
+        sources = [(ids, np.load(npy, mmap_mode="r")) for ids, _, npy in parts if ids]
+        if self.base is not None and len(self.base):
+            sources.insert(0, (list(self.base.clip_ids), self.base.read()))
+        stored = {clip for ids, _ in sources for clip in ids}
+        skipped = self._base_skipped() + [s for _, batch_skipped, _ in parts for s in batch_skipped]
         order = [c for c in clip_table["clip_id"] if c in stored]
-        missing = set(clip_table["clip_id"]) - set(stored) - {s["clip_id"] for s in skipped}
+        missing = set(clip_table["clip_id"]) - stored - {s["clip_id"] for s in skipped}
         if missing:
             raise FeatureStoreError(f"cannot finalize {self.path.name}: {len(missing)} clips not computed")
         if not order:
             raise FeatureStoreError(f"feature set {self.path.name}: every clip was skipped "
                                     f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
-        position = {c: i for i, c in enumerate(order)}
         tmp = self.path.with_name(f".{self.path.stem}-{uuid.uuid4().hex[:8]}.h5.tmp")
         attrs = {**self.attrs, "skipped": skipped, "created": datetime.now(timezone.utc).isoformat(),
-                 "versions": library_versions(), "n_clips": len(order), "dtype": self.dtype}
-        with h5py.File(tmp, "w") as f:
-            data = f.create_dataset("features", shape=(len(order), *feature_shape), dtype=self.dtype)
-            for ids, _, npy in parts:
-                if not ids:
-                    continue
-                values = np.load(npy, mmap_mode="r")
-                rows = np.array([position[c] for c in ids])
-                for start, stop, src in _runs(rows):
-                    data[start:stop] = values[src:src + stop - start]
-            f.create_dataset("clip_ids", data=np.array(order, dtype=object), dtype=h5py.string_dtype())
-            if "source_id" in clip_table:
-                rows = clip_table.set_index("clip_id").loc[order]
-                f.create_dataset("source_ids", data=rows["source_id"].to_numpy(dtype=object),
-                                 dtype=h5py.string_dtype())
-                f.create_dataset("copy_index", data=rows["copy"].to_numpy(dtype=np.int32))
-            f.create_dataset("clip_table", data=clip_table.to_json(orient="split", index=False))
-            for key, value in attrs.items():
-                f.attrs[key] = value if isinstance(value, (str, int, float)) else _canonical_json(value)
+                 "versions": library_versions(), "n_clips": len(order), "dtype": self.dtype,
+                 "format": STORE_FORMAT}
+        # libver v108: HDF5 checksums the file's metadata (superblock, object headers, attributes) itself
+        with h5py.File(tmp, "w", libver="v108") as f:
+            checksums = {"features": _write_rows(f, sources, order, self.dtype)}
+            checksums.update(_write_table(f, clip_table, order))
+            stored = {k: v if isinstance(v, (str, int, float)) else _canonical_json(v) for k, v in attrs.items()}
+            checksums["attrs"] = _attrs_checksum(stored)
+            for key, value in {**stored, "checksums": _canonical_json(checksums)}.items():
+                f.attrs[key] = value
         os.replace(tmp, self.path)
-        shutil.rmtree(self.partial)
+        self.discard()
         return FeatureSet(self.path)
+
+
+def _read_json(path):
+    """The JSON object in ``path``; {} when it is missing or unreadable."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _batch_problem(marker):
+    """What is wrong with the stored batch of ``marker`` (its ``.json``), or None."""
+    try:
+        meta = json.loads(marker.read_text())
+        values = np.load(marker.with_suffix(".npy"))
+        n_ids = len(meta["clip_ids"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unreadable batch ({_first_line(exc)})"
+    if len(values) != n_ids or checksum(values) != meta.get("checksum"):
+        return "the batch does not match its checksum (altered or damaged)"
+    return None
+
+
+def _write_rows(f, sources, order, dtype):
+    """Write ``features`` of the rows ``order`` from ``sources`` ``[(clip_ids, values)]``; its checksum."""
+    position = {c: i for i, c in enumerate(order)}
+    feature_shape = sources[0][1].shape[1:]
+    data = f.create_dataset("features", shape=(len(order), *feature_shape), dtype=dtype)
+    for ids, values in sources:
+        rows = np.array([position[c] for c in ids])
+        for start, stop, src in _runs(rows):
+            data[start:stop] = values[src:src + stop - start]
+    return _checksum_rows(data)  # of what the file holds, read back
+
+
+def _write_table(f, clip_table, order):
+    """Write ``clip_ids``, ``clip_table`` (and ``source_ids``, ``copy_index``); their checksums."""
+    arrays = {"clip_ids": np.array(order, dtype=object)}
+    if "source_id" in clip_table:
+        rows = clip_table.set_index("clip_id").loc[order]
+        arrays["source_ids"] = rows["source_id"].to_numpy(dtype=object)
+        arrays["copy_index"] = rows["copy"].to_numpy(dtype=np.int32)
+    for name, values in arrays.items():
+        f.create_dataset(name, data=values, dtype=h5py.string_dtype() if values.dtype == object else None)
+    text = clip_table.to_json(orient="split", index=False)
+    f.create_dataset("clip_table", data=text)
+    return {**{name: checksum(values) for name, values in arrays.items()}, "clip_table": checksum(text)}
+
+
+def may_pass(skip):
+    """Whether a skipped clip's reason may pass (the file could not be read), so extraction retries it.
+
+    Parameters
+    ----------
+    skip : dict
+        An entry of :attr:`FeatureSet.skipped`.
+    """
+    return skip.get("reason_kind") == "transient"
 
 
 def _runs(rows):
@@ -488,12 +707,19 @@ class FeatureStore:
         return self.dataset_dir(dataset) / f"{kind}-{key[:12]}{suffix}.h5"
 
     def get(self, dataset, kind, params, audio, dtype="float32", augment=None):
-        """The complete :class:`FeatureSet` of these parameters, or None if not stored."""
+        """The complete :class:`FeatureSet` of these parameters, or None if not stored.
+
+        Opening checks the file's structure and attributes (:class:`CorruptFeatureSetError` when
+        damaged); its arrays are checked when read, or all at once by :meth:`FeatureSet.verify`.
+        """
         path = self.path_for(dataset, kind, params, audio, dtype, augment)
         return FeatureSet(path) if path.is_file() else None
 
-    def writer(self, dataset, kind, params, audio, dtype="float32", augment=None):
-        """A :class:`FeatureSetWriter` for these parameters (of augmented copies with ``augment``)."""
+    def writer(self, dataset, kind, params, audio, dtype="float32", augment=None, base=None):
+        """A :class:`FeatureSetWriter` for these parameters (of augmented copies with ``augment``).
+
+        ``base``, the complete set of these parameters, is extended with its retried clips
+        (see :class:`FeatureSetWriter`)."""
         key = feature_key(kind, params, audio, dtype)
         attrs = {"kind": kind, "params": params, "audio": audio, "dataset": dataset.name,
                  "dataset_options": dataset.options, "dataset_root": str(dataset.root),
@@ -501,36 +727,65 @@ class FeatureStore:
         if augment is not None:
             attrs.update({"key": augment_key(key, augment), "source_key": key, "augmentation": augment,
                           "augment_version": AUGMENT_VERSION})
-        return FeatureSetWriter(self.path_for(dataset, kind, params, audio, dtype, augment), attrs, dtype)
+        return FeatureSetWriter(self.path_for(dataset, kind, params, audio, dtype, augment), attrs, dtype, base)
 
     def entries(self):
         """Every feature set in the store, complete or partial.
 
+        Listing opens each file but reads no data: a set whose data alone is altered shows as
+        complete here and is found by :meth:`verify`.
+
         Returns
         -------
         list of dict
-            ``path``, ``dataset``, ``kind``, ``status`` ("complete" or "partial"), ``n_clips``,
-            ``shape``, ``params``, ``augmentation`` (None for a main set), ``size_mb``, ``created``.
+            ``path``, ``dataset``, ``kind``, ``status`` ("complete", "damaged" or "partial"),
+            ``problem`` (why a set is damaged, else None), ``n_clips``, ``shape``, ``params``,
+            ``augmentation`` (None for a main set), ``size_mb``, ``created``.
         """
         rows = []
         for path in sorted((self.root / "features").glob("*/*.h5")):
-            fs = FeatureSet(path)
+            size_mb = round(path.stat().st_size / 2**20, 1)
+            try:
+                fs = FeatureSet(path)
+            except CorruptFeatureSetError as exc:
+                rows.append({"path": str(path), "dataset": path.parent.name.rsplit("-", 1)[0],
+                             "kind": path.stem.split("-", 1)[0], "status": "damaged", "problem": exc.problem,
+                             "n_clips": 0, "shape": None, "params": {}, "augmentation": None,
+                             "size_mb": size_mb, "created": ""})
+                continue
             rows.append({"path": str(path), "dataset": fs.attrs["dataset"], "kind": fs.kind,
-                         "status": "complete", "n_clips": len(fs), "shape": fs.feature_shape,
-                         "params": fs.params, "augmentation": fs.augmentation,
-                         "size_mb": round(path.stat().st_size / 2**20, 1),
+                         "status": "complete", "problem": None, "n_clips": len(fs), "shape": fs.feature_shape,
+                         "params": fs.params, "augmentation": fs.augmentation, "size_mb": size_mb,
                          "created": fs.attrs.get("created", "")})
         for partial in sorted((self.root / "features").glob("*/*.partial")):
-            meta = partial / "attrs.json"
-            attrs = json.loads(meta.read_text()) if meta.exists() else {}
-            n_done = sum(len(json.loads(m.read_text())["clip_ids"]) for m in partial.glob("part-*.json"))
+            attrs = _read_json(partial / "attrs.json")
+            # an unreadable batch counts for nothing here; the next writer drops it (_drop_damaged_parts)
+            n_done = sum(len(_read_json(m).get("clip_ids", [])) for m in partial.glob("part-*.json"))
             rows.append({"path": str(partial.with_suffix(".h5")), "dataset": attrs.get("dataset", "?"),
-                         "kind": attrs.get("kind", "?"), "status": "partial", "n_clips": n_done,
+                         "kind": attrs.get("kind", "?"), "status": "partial", "problem": None, "n_clips": n_done,
                          "shape": None, "params": attrs.get("params", {}),
                          "augmentation": attrs.get("augmentation"),
                          "size_mb": round(sum(p.stat().st_size for p in partial.iterdir()) / 2**20, 1),
                          "created": ""})
         return rows
+
+    def verify(self):
+        """Read every complete feature set of the store and check it against its checksums.
+
+        Returns
+        -------
+        list of dict
+            ``{"path": str, "problem": str or None}`` per set, in :meth:`entries` order; ``problem``
+            says what is wrong with a damaged set.
+        """
+        report = []
+        for path in sorted((self.root / "features").glob("*/*.h5")):
+            try:
+                FeatureSet(path).verify()
+                report.append({"path": str(path), "problem": None})
+            except CorruptFeatureSetError as exc:
+                report.append({"path": str(path), "problem": exc.problem})
+        return report
 
     def remove(self, path):
         """Remove the feature set at ``path`` (its ``.h5``, partial batches and lock).
