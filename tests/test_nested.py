@@ -14,7 +14,7 @@ from cli import main
 from featurestore import extract, load_dataset
 from featurestore.errors import ParameterError
 from pipelines import ClipSplitter, make_pipeline
-from pipelines.build import prefix_params
+from pipelines.build import pipeline_params
 from pipelines.evaluate import grid_search, nested_grid_search
 
 SEEDS = list(range(20))
@@ -231,7 +231,7 @@ def test_nested_search_of_a_stored_feature_pipeline(urbansound_root, store):
     ds = load_dataset("urbansound8k", urbansound_root)
     fs = extract(ds, {"mfcc": MFCC}, store=store, audio=AUDIO, progress=False)["mfcc"]
     pipeline = make_pipeline("softmax", fs)
-    nested = nested_grid_search(pipeline, prefix_params(pipeline, {"clf__C": [0.001, 1.0]}), ds.clips,
+    nested = nested_grid_search(pipeline, pipeline_params(pipeline, {"C": [0.001, 1.0]}), ds.clips,
                                 progress=False)
     folds = nested.result.folds
     assert list(folds["fold"]) == [1, 2, 3] and list(folds["n_train"]) == [24] * 3
@@ -248,14 +248,14 @@ SMALL = ["--set", "audio.sr=8000", "--set", "audio.duration=0.5", "--no-progress
 
 
 def test_cli_grid_is_nested_by_default_and_flat_is_labelled_optimistic(capsys, urbansound_root, tmp_path):
-    common = ["grid", "--estimator", "softmax", "--param-grid", "clf__C=0.001,1", "--dataset", "urbansound8k",
+    common = ["grid", "--estimator", "softmax", "--param-grid", "C=0.001,1", "--dataset", "urbansound8k",
               "--root", str(urbansound_root), "--cache", str(tmp_path / "cache"), *SMALL]
     assert main([*common, "--output", str(tmp_path / "nested")]) == 0
     out = capsys.readouterr().out
     assert "nested (selected on inner folds" in out and "flat (optimistic" in out
     run = json.loads((tmp_path / "nested" / "run.json").read_text())
     assert run["nested"] is True and [s["fold"] for s in run["selected_params"]] == [1, 2, 3]
-    assert all(s["params"]["model__clf__C"] in (0.001, 1.0) for s in run["selected_params"])
+    assert all(s["params"]["model__C"] in (0.001, 1.0) for s in run["selected_params"])
     assert run["mean_accuracy"] == pytest.approx(np.mean([s["accuracy"] for s in run["selected_params"]]), abs=1e-12)
     summary = (tmp_path / "nested" / "summary.md").read_text()
     assert "Grid search, nested" in summary and "flat (optimistic" in summary and "inner accuracy" in summary
