@@ -268,7 +268,7 @@ def test_cli_grid_is_nested_by_default_and_flat_is_labelled_optimistic(capsys, u
     run = json.loads((tmp_path / "flat" / "run.json").read_text())
     assert run["nested"] is False and "selected_params" not in run
     assert "Grid search, flat (optimistic" in (tmp_path / "flat" / "summary.md").read_text()
-    assert main(["report", str(tmp_path / "nested"), str(tmp_path / "flat"), "--output", str(tmp_path)]) == 0
+    assert main(["report", str(tmp_path / "nested"), str(tmp_path / "flat"), "--output", str(tmp_path / "report")]) == 0
     out = capsys.readouterr().out
     assert "softmax (flat grid, optimistic)" in out and out.count("optimistic") == 1
 
