@@ -518,10 +518,11 @@ def user_errors():
     that cannot be written or read. Imported only when something failed, so that listing stays fast.
     """
     from featurestore.errors import FeatureStoreError
+    from pipelines.cluster import ClusterError
     from pipelines.experiment import ResultsFolderError
     from pipelines.predict import ModelFileError
 
-    return UsageError, FeatureStoreError, ModelFileError, ResultsFolderError
+    return UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError
 
 
 def quiet_broken_pipe():

@@ -29,7 +29,6 @@ from featurestore import audio as audio_io
 from featurestore import features
 from featurestore.augment import WaveformAugmentation, copy_rng
 from featurestore.errors import AudioError, CorruptFeatureSetError, ParameterError
-from featurestore.features._common import is_int as _is_int
 from featurestore.store import STORAGE_DTYPES, FeatureStore, augmented_id
 
 
@@ -130,9 +129,9 @@ def extract_augmented(dataset, kinds, augmentation, *, copies=1, seed=0, store=N
     if augmentation.is_identity:
         raise ParameterError("augmentation has every bound off (time_stretch, pitch_shift, noise_snr, gain_db, "
                              "time_shift): its copies would equal their clips")
-    if not _is_int(copies) or copies < 1:
+    if not features.is_int(copies) or copies < 1:
         raise ParameterError(f"copies={copies!r} must be a positive integer")
-    if not _is_int(seed) or seed < 0:
+    if not features.is_int(seed) or seed < 0:
         raise ParameterError(f"seed={seed!r} must be an integer >= 0")
     augment = {**augmentation.params(), "copies": int(copies), "seed": int(seed)}
     return _extract(dataset, kinds, augment, store=store, audio=audio, n_jobs=n_jobs, batch_size=batch_size,
@@ -196,9 +195,9 @@ def check_run_settings(*, n_jobs, batch_size, dtype, backend):
     """Check an extraction's settings; :class:`ParameterError` naming the first bad one."""
     if dtype not in STORAGE_DTYPES:
         raise ParameterError(f"dtype={dtype!r} must be one of {', '.join(STORAGE_DTYPES)}")
-    if not _is_int(batch_size) or batch_size < 1:
+    if not features.is_int(batch_size) or batch_size < 1:
         raise ParameterError(f"batch_size={batch_size!r} must be a positive integer")
-    if not _is_int(n_jobs) or n_jobs == 0:
+    if not features.is_int(n_jobs) or n_jobs == 0:
         raise ParameterError(f"n_jobs={n_jobs!r} must be a non-zero integer (-1: one worker per core)")
     if backend not in BACKENDS:
         raise ParameterError(f"backend={backend!r} must be one of {', '.join(BACKENDS)}")
@@ -217,9 +216,9 @@ def check_kinds(kinds, audio):
         Resolved audio settings; a clip of ``duration`` seconds (1 s when None) at ``sr``.
     """
     silence = np.zeros((1, round(audio["sr"] * (audio["duration"] or 1.0))), dtype=np.float32)
-    with shared_intermediates():
-        for kind, params in kinds.items():
-            features.get(kind).compute(silence, sr=audio["sr"], **params)
+    memo = features.Memo()
+    for kind, params in kinds.items():
+        features.get(kind).compute(silence, sr=audio["sr"], memo=memo, **params)
 
 
 def _stored_set(store, dataset, kind, params, audio, dtype, augment):

@@ -19,7 +19,6 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from featurestore import features
-from featurestore.features._common import is_int as _is_int
 from featurestore.store import FeatureSet
 
 INPUT_LAYOUTS = {
@@ -252,7 +251,7 @@ class ClipPipeline(Pipeline):
     def _with_copies(self, X, y, params):
         """``X``, ``y`` and the fit parameters with the augmented copies' rows appended."""
         copies = self.augment_copies
-        if copies is not None and (not _is_int(copies) or copies < 0):
+        if copies is not None and (not features.is_int(copies) or copies < 0):
             raise ValueError(f"augment_copies={copies!r} must be an integer >= 0 or None (all stored copies)")
         loader = self.steps[0][1]
         augmented = getattr(loader, "augmented_set", None) if isinstance(loader, FeatureLoader) else None

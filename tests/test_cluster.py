@@ -9,7 +9,7 @@ from distributed import get_task_stream
 from joblib import parallel_config
 
 from cli import main
-from featurestore import ClusterError, extract, load_dataset
+from featurestore import extract, load_dataset
 from pipelines import ClipSplitter, grid_search, make_pipeline
 from pipelines.cluster import check_reachable, connect, threads_per_fit
 from pipelines.build import clips_in

@@ -25,9 +25,10 @@ import pkgutil
 from functools import lru_cache
 
 from featurestore.errors import ParameterError
-from featurestore.features._common import Memo
+from featurestore.features._common import Memo, is_int, is_real
 
-__all__ = ["Memo", "available", "compute", "get", "resolve_params"]
+# is_int and is_real are public: the pipelines check their own integer parameters with them.
+__all__ = ["Memo", "available", "compute", "get", "is_int", "is_real", "resolve_params"]
 
 
 @lru_cache(maxsize=None)
