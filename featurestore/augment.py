@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from featurestore import registry
 from featurestore.errors import ParameterError
-from featurestore.features import _unknown
 from featurestore.features._common import is_real as _is_real
 
 
@@ -235,7 +235,7 @@ def augment_settings(values, *, seed=0):
     bounds = WaveformAugmentation.param_names()
     for name in values:
         if name not in (*bounds, *AUGMENT_SETTINGS):
-            raise ParameterError(_unknown("augment parameter", name, (*bounds, *AUGMENT_SETTINGS)))
+            raise registry.unknown("augment parameter", name, (*bounds, *AUGMENT_SETTINGS))
     copies = values.pop("copies", 1)
     seed = values.pop("seed", seed)
     try:

@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from featurestore import audio as audio_io
-from featurestore import features
+from featurestore import features, registry
 from featurestore.augment import WaveformAugmentation, copy_rng
 from featurestore.errors import AudioError, CorruptFeatureSetError, ParameterError
 from featurestore.store import STORAGE_DTYPES, FeatureStore, augmented_id
@@ -37,7 +37,7 @@ def resolve_audio_params(dataset, overrides=None):
     params = {**audio_io.AUDIO_DEFAULTS, **dataset.audio_defaults}
     for name, value in (overrides or {}).items():
         if name not in params:
-            raise ParameterError(features._unknown("audio parameter", name, params))
+            raise registry.unknown("audio parameter", name, params)
         params[name] = value
     audio_io.check_audio_params(**params)
     return params
