@@ -88,7 +88,8 @@ def augment_key(source_key, augment):
     source_key : str
         :func:`feature_key` of the main set.
     augment : dict
-        ``{**WaveformAugmentation.params(), "copies": int, "seed": int}``.
+        ``{**WaveformAugmentation.params(), "copies": int, "seed": int}``
+        (:meth:`featurestore.specs.AugmentSpec.settings`).
     """
     payload = {"source": source_key, "augment": augment, "version": AUGMENT_VERSION}
     return hashlib.sha1(_canonical_json(payload).encode()).hexdigest()
@@ -742,38 +743,43 @@ class FeatureStore:
         """Folder of ``dataset``'s feature sets."""
         return self.root / "features" / f"{dataset.name}-{dataset.identity[:10]}"
 
-    def path_for(self, dataset, kind, params, audio, dtype="float32", augment=None):
-        """Where the feature set of these parameters lives (whether or not it exists).
+    def path_for(self, dataset, request, augment=None):
+        """Where the feature set of ``request`` lives (whether or not it exists).
 
-        ``augment`` (``{**WaveformAugmentation.params(), "copies", "seed"}``) addresses the set of
-        augmented copies of the main set's clips instead.
+        Parameters
+        ----------
+        dataset : featurestore.Dataset
+        request : featurestore.specs.FeatureRequest
+        augment : featurestore.specs.AugmentSpec, optional
+            Addresses the set of augmented copies of the main set's clips instead.
         """
-        key = feature_key(kind, params, audio, dtype)
-        suffix = f"-aug{augment_key(key, augment)[:8]}" if augment is not None else ""
-        return self.dataset_dir(dataset) / f"{kind}-{key[:12]}{suffix}.h5"
+        key = request.key
+        suffix = f"-aug{augment.key(key)[:8]}" if augment is not None else ""
+        return self.dataset_dir(dataset) / f"{request.kind}-{key[:12]}{suffix}.h5"
 
-    def get(self, dataset, kind, params, audio, dtype="float32", augment=None):
-        """The complete :class:`FeatureSet` of these parameters, or None if not stored.
+    def get(self, dataset, request, augment=None):
+        """The complete :class:`FeatureSet` of ``request`` (see :meth:`path_for`), or None if not stored.
 
         Opening checks the file's structure and attributes (:class:`CorruptFeatureSetError` when
         damaged); its arrays are checked when read, or all at once by :meth:`FeatureSet.verify`.
         """
-        path = self.path_for(dataset, kind, params, audio, dtype, augment)
+        path = self.path_for(dataset, request, augment)
         return self.open(path) if path.is_file() else None
 
-    def writer(self, dataset, kind, params, audio, dtype="float32", augment=None, base=None):
-        """A :class:`FeatureSetWriter` for these parameters (of augmented copies with ``augment``).
+    def writer(self, dataset, request, augment=None, base=None):
+        """A :class:`FeatureSetWriter` for ``request`` (of augmented copies with ``augment``; see
+        :meth:`path_for`).
 
         ``base``, the complete set of these parameters, is extended with its retried clips
         (see :class:`FeatureSetWriter`)."""
-        key = feature_key(kind, params, audio, dtype)
-        attrs = {"kind": kind, "params": params, "audio": audio, "dataset": dataset.name,
+        key = request.key
+        attrs = {"kind": request.kind, "params": request.params, "audio": request.audio, "dataset": dataset.name,
                  "dataset_options": dataset.options, "dataset_root": str(dataset.root),
-                 "dataset_identity": dataset.identity, "key": key, "version": features.get(kind).VERSION}
+                 "dataset_identity": dataset.identity, "key": key, "version": features.get(request.kind).VERSION}
         if augment is not None:
-            attrs.update({"key": augment_key(key, augment), "source_key": key, "augmentation": augment,
+            attrs.update({"key": augment.key(key), "source_key": key, "augmentation": augment.settings(),
                           "augment_version": AUGMENT_VERSION})
-        return FeatureSetWriter(self.path_for(dataset, kind, params, audio, dtype, augment), attrs, dtype, base)
+        return FeatureSetWriter(self.path_for(dataset, request, augment), attrs, request.dtype, base)
 
     def entries(self):
         """Every feature set in the store, complete or partial.

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from featurestore import FeatureStore, ParameterError, extract, load_dataset
+from featurestore import FeatureRequest, FeatureStore, ParameterError, extract, load_dataset
 from featurestore.store import FeatureSet
 from pipelines.loader import FeatureLoader
 
@@ -66,7 +66,7 @@ def test_store_keeps_opened_sets_within_its_byte_budget(two_sets, tmp_path):
     store = FeatureStore(tmp_path / "cache")  # the fixture's store root
     fs = store.open(mel)
     fs.read()
-    again = store.get(ds, "mel", fs.params, fs.audio)
+    again = store.get(ds, FeatureRequest(fs.kind, fs.params, fs.audio))
     assert again is fs and again.loaded_bytes > 0  # served from the LRU, data and all
     small = FeatureStore(tmp_path / "cache", cache_bytes=fs.loaded_bytes)  # room for one set
     a = small.open(mel)
