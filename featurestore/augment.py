@@ -22,7 +22,7 @@ import numpy as np
 
 from featurestore import registry
 from featurestore.errors import ParameterError
-from featurestore.features._common import is_real as _is_real
+from featurestore.features import is_real as _is_real
 
 
 def time_stretch(y, rate):

@@ -39,7 +39,6 @@ zeroed together with its trailing checksum (the Fletcher-32 of zeros is zero).
 """
 
 import hashlib
-import numbers
 import json
 import os
 import shutil
@@ -700,7 +699,7 @@ class FeatureStore:
 
     def __init__(self, root=None, *, cache_bytes=2 * 2**30):
         self.root = Path(root).expanduser().resolve() if root is not None else default_root()
-        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, numbers.Integral) or cache_bytes < 0:
+        if not features.is_int(cache_bytes) or cache_bytes < 0:
             raise ParameterError(f"cache_bytes={cache_bytes!r} must be an integer >= 0")
         self.cache_bytes = int(cache_bytes)
         self._open_sets = OrderedDict()  # (path, mtime_ns) -> FeatureSet, least recently used first
