@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from featurestore import registry
 from featurestore.errors import ParameterError
 from featurestore.features import is_real as _is_real
 
