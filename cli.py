@@ -215,7 +215,7 @@ def cmd_estimators(args):
 
 def cmd_extract(args):
     from featurestore import extract, extract_augmented
-    from featurestore.augment import augment_settings
+    from featurestore.specs import AugmentSpec
 
     dataset = open_dataset(args)
     settings = parse_settings(args.set)
@@ -223,7 +223,7 @@ def cmd_extract(args):
     unused = set(settings) - set(kinds) - {"audio", "augment"}
     if unused:
         raise UsageError(f"--set names {sorted(unused)[0]!r}, which is not among --features {','.join(kinds)}")
-    augment = augment_settings(settings.get("augment"))
+    augment = AugmentSpec.from_settings(settings.get("augment"))
     store = open_store(args)
     with cluster_session(args, store, dataset) as client:
         common = {"store": store, "audio": settings.get("audio"), "batch_size": args.batch_size,
@@ -233,9 +233,9 @@ def cmd_extract(args):
         sets = extract(dataset, requested, **common)
         copies = {}
         if augment:
-            copies = extract_augmented(dataset, requested, augment["augmentation"], copies=augment["copies"],
-                                       seed=augment["seed"], **common)
-    for kind, fs in [*sets.items(), *((f"{k} (augmented x{augment['copies']})", fs) for k, fs in copies.items())]:
+            copies = extract_augmented(dataset, requested, augment.augmentation, copies=augment.copies,
+                                       seed=augment.seed, **common)
+    for kind, fs in [*sets.items(), *((f"{k} (augmented x{augment.copies})", fs) for k, fs in copies.items())]:
         skipped = f", {len(fs.skipped)} skipped" if fs.skipped else ""
         print(f"{kind}: {len(fs)} clips x {fs.feature_shape}{skipped} -> {fs.path}")
     for row in dataset.skipped:
@@ -526,10 +526,11 @@ def user_errors():
     that cannot be written or read. Imported only when something failed, so that listing stays fast.
     """
     from featurestore.errors import FeatureStoreError
+    from pipelines.cluster import ClusterError
     from pipelines.experiment import ResultsFolderError
     from pipelines.predict import ModelFileError
 
-    return UsageError, FeatureStoreError, ModelFileError, ResultsFolderError
+    return UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError
 
 
 def quiet_broken_pipe():

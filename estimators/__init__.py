@@ -36,10 +36,11 @@ import ast
 import difflib
 import importlib
 import inspect
-import pkgutil
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from featurestore import registry
 
 INPUTS = ("flat", "image", "sequence", "waveform")
 #: The settings of a run that an estimator class may declare in ``run_params``.
@@ -73,18 +74,16 @@ class EstimatorSpec:
 @lru_cache(maxsize=None)
 def _specs():
     specs = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        source = Path(__path__[0], f"{info.name}.py").read_text()
-        for name, literal in _find_spec_literals(source, info.name).items():
-            where = f"estimators/{info.name}.py: {name}"
+    for module in registry.module_names(__path__):
+        source = Path(__path__[0], f"{module}.py").read_text()  # read, not imported: no torch
+        for name, literal in _find_spec_literals(source, module).items():
+            where = f"estimators/{module}.py: {name}"
             if name in specs:
                 raise ValueError(f"{where}: estimator {name!r} is also declared by estimators/{specs[name].module}.py")
             if literal.get("input") not in INPUTS:
                 raise ValueError(f"{where}: SPEC input {literal.get('input')!r} not in {INPUTS}")
             literal = dict(literal)
-            specs[name] = EstimatorSpec(name=name, module=info.name, class_name=literal.pop("class"), **literal)
+            specs[name] = EstimatorSpec(name=name, module=module, class_name=literal.pop("class"), **literal)
     return specs
 
 
@@ -109,15 +108,11 @@ def get_spec(name):
 
     Raises
     ------
-    ValueError
-        If ``name`` is unknown; the message suggests a close match and lists the valid names.
+    featurestore.registry.UnknownNameError
+        If ``name`` is unknown (a ``ValueError``); the message suggests a close match and lists the
+        valid names.
     """
-    specs = _specs()
-    if name not in specs:
-        close = difflib.get_close_matches(name, specs, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown estimator {name!r}.{hint} Valid: {', '.join(sorted(specs))}")
-    return specs[name]
+    return registry.lookup("estimator", name, _specs())
 
 
 def build(name, **params):

@@ -23,6 +23,8 @@ import numbers
 import numpy as np
 import torch
 
+from featurestore.augment import WaveformAugmentation
+
 #: Axis of the frequency bins and of the frames, by layout.
 SPEC_AXES = {"image": (2, 3), "sequence": (2, 1)}
 #: The waveform bounds of :class:`BatchAugment`, those of
@@ -344,15 +346,13 @@ def augment_waveforms(X, augmentation, *, sr, generator=None):
 
 
 def waveform_augmentation(**bounds):
-    """A :class:`featurestore.augment.WaveformAugmentation` (imported on demand: librosa is slow to load).
+    """A :class:`featurestore.augment.WaveformAugmentation` of ``bounds``.
 
     Raises
     ------
     featurestore.errors.ParameterError (a ValueError)
         Naming the first bad bound.
     """
-    from featurestore.augment import WaveformAugmentation
-
     return WaveformAugmentation(**bounds)
 
 

@@ -35,6 +35,7 @@ from torch.utils.data import Subset
 
 from estimators._phases import FreezeSchedule, PhasedEarlyStopping, parameter_groups, stop_start
 from estimators._torch import TorchClassifier, _is_integer as _is_int, _is_real, output_shape
+from featurestore import features
 
 #: Parameters of the store's ``mel`` kind that ``forcing_mel`` may set (``delta`` is always off).
 MEL_KEYS = ("n_mels", "n_fft", "hop_length", "fmin", "fmax")
@@ -123,8 +124,6 @@ def mel_targets(X, *, sr, n_frames, **mel):
     M : np.ndarray [shape=(n, n_mels, n_frames)], float32
         In dB, 80 dB range per clip (the store's convention).
     """
-    from featurestore import features  # numpy and librosa only: no work at import time
-
     M = features.get("mel").compute(np.asarray(X, dtype=np.float32), sr=sr, delta=False, **mel)[:, 0]
     if M.shape[-1] == n_frames:
         return M

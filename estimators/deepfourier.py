@@ -39,6 +39,7 @@ from estimators._frontend import DataScaler, FrontEndClassifier
 from estimators._torch import _is_integer as _is_int, _is_real, output_shape
 from estimators.cnn import SmallCNN
 from estimators.piczak import PiczakNet
+from featurestore.features.mel import mel_basis
 
 SPEC = {
     "class": "DeepFourierClassifier",
@@ -106,8 +107,6 @@ class LearnableMel(nn.Module):
         super().__init__()
         _check_mel(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin,
                    fmax=fmax, power=power)
-        from featurestore.features.mel import mel_basis  # numpy and librosa only
-
         self.sr, self.n_fft, self.hop_length, self.n_mels = sr, n_fft, hop_length, n_mels
         self.fmin, self.fmax, self.power = float(fmin), fmax, int(power)
         n_bins = n_fft // 2 + 1

@@ -10,7 +10,7 @@ Stretching and pitch shifting are librosa's phase vocoder (``librosa.effects``);
 the length of its input, so a clip's features keep their shape.
 
 Stored copies (:func:`featurestore.extract_augmented`) draw copy ``k`` of a clip from
-:func:`copy_rng` ``(seed, clip_id, k)``; :func:`augment_settings` reads the command line's
+:func:`copy_rng` ``(seed, clip_id, k)``; :meth:`featurestore.specs.AugmentSpec.from_settings` reads the command line's
 ``--set augment.NAME=VALUE`` settings.
 """
 
@@ -21,8 +21,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from featurestore.errors import ParameterError
-from featurestore.features import _unknown
-from featurestore.features._common import is_real as _is_real
+from featurestore.features import is_real as _is_real
 
 
 def time_stretch(y, rate):
@@ -203,55 +202,6 @@ class WaveformAugmentation:
 
 
 AUGMENT_SETTINGS = ("copies", "seed")  # besides the bounds of WaveformAugmentation
-
-
-def augment_settings(values, *, seed=0):
-    """The stored augmented copies that ``--set augment.NAME=VALUE`` settings ask for, checked.
-
-    Parameters
-    ----------
-    values : dict
-        ``{name: value}``: ``copies`` (default 1 when a bound is set; 0 = none), ``seed`` (default
-        ``seed``) and the bounds of :class:`~featurestore.augment.WaveformAugmentation`
-        (``time_stretch``, ``pitch_shift``, ``noise_snr``, ``gain_db``, ``time_shift``).
-    seed : int
-        Default seed of the copies (an experiment passes its ``--seed``).
-
-    Returns
-    -------
-    dict or None
-        ``{"augmentation": WaveformAugmentation, "copies": int, "seed": int}``, or None for no copies
-        (no settings, or ``copies=0``).
-
-    Raises
-    ------
-    ParameterError
-        Naming the setting: an unknown name (with a close match), a bad value, or copies without
-        any bound set.
-    """
-    values = dict(values or {})
-    if not values:
-        return None
-    bounds = WaveformAugmentation.param_names()
-    for name in values:
-        if name not in (*bounds, *AUGMENT_SETTINGS):
-            raise ParameterError(_unknown("augment parameter", name, (*bounds, *AUGMENT_SETTINGS)))
-    copies = values.pop("copies", 1)
-    seed = values.pop("seed", seed)
-    try:
-        augmentation = WaveformAugmentation(**values)
-    except ParameterError as exc:
-        raise ParameterError(f"augment.{exc}") from None
-    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
-        raise ParameterError(f"augment.copies={copies!r} must be an integer >= 0 (augmented copies per clip)")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError(f"augment.seed={seed!r} must be an integer >= 0")
-    if copies == 0:
-        return None
-    if augmentation.is_identity:
-        raise ParameterError(f"augment.copies={copies} needs an augmentation: set at least one of "
-                             + ", ".join(f"augment.{b}" for b in bounds))
-    return {"augmentation": augmentation, "copies": copies, "seed": seed}
 
 
 def copy_rng(seed, clip_id, copy):

@@ -66,10 +66,6 @@ class StoreLockedError(FeatureStoreError):
     """Another process is already writing the same feature set."""
 
 
-class ClusterError(FeatureStoreError):
-    """A Dask cluster is not installed, cannot be reached, or a worker cannot read the store."""
-
-
 class MetadataError(DatasetError):
     """A metadata row is unusable: an empty label or group, a fold that is not an integer, two spellings
     of one label, or two rows naming the same audio file. The message names the file, the line (the

@@ -27,21 +27,10 @@ from tqdm.auto import tqdm
 
 from featurestore import audio as audio_io
 from featurestore import features
-from featurestore.augment import WaveformAugmentation, copy_rng
+from featurestore.augment import copy_rng
 from featurestore.errors import AudioError, CorruptFeatureSetError, ParameterError
-from featurestore.features._common import is_int as _is_int
+from featurestore.specs import AugmentSpec, FeatureRequest, resolve_audio_params
 from featurestore.store import STORAGE_DTYPES, FeatureStore, augmented_id
-
-
-def resolve_audio_params(dataset, overrides=None):
-    """The audio settings of an extraction: library defaults < data set defaults < ``overrides``."""
-    params = {**audio_io.AUDIO_DEFAULTS, **dataset.audio_defaults}
-    for name, value in (overrides or {}).items():
-        if name not in params:
-            raise ParameterError(features._unknown("audio parameter", name, params))
-        params[name] = value
-    audio_io.check_audio_params(**params)
-    return params
 
 
 def normalise_kinds(kinds):
@@ -125,16 +114,7 @@ def extract_augmented(dataset, kinds, augmentation, *, copies=1, seed=0, store=N
     dict
         ``{kind: FeatureSet}`` of augmented copies.
     """
-    if not isinstance(augmentation, WaveformAugmentation):
-        raise ParameterError(f"augmentation={augmentation!r} must be a WaveformAugmentation")
-    if augmentation.is_identity:
-        raise ParameterError("augmentation has every bound off (time_stretch, pitch_shift, noise_snr, gain_db, "
-                             "time_shift): its copies would equal their clips")
-    if not _is_int(copies) or copies < 1:
-        raise ParameterError(f"copies={copies!r} must be a positive integer")
-    if not _is_int(seed) or seed < 0:
-        raise ParameterError(f"seed={seed!r} must be an integer >= 0")
-    augment = {**augmentation.params(), "copies": int(copies), "seed": int(seed)}
+    augment = AugmentSpec(augmentation, copies, seed)  # checks them
     return _extract(dataset, kinds, augment, store=store, audio=audio, n_jobs=n_jobs, batch_size=batch_size,
                     skip_bad=skip_bad, dtype=dtype, backend=backend, progress=progress)
 
@@ -160,22 +140,20 @@ def _extract(dataset, kinds, augment, *, store, audio, n_jobs, batch_size, skip_
     store = store if store is not None else FeatureStore()
     kinds = normalise_kinds(kinds)
     audio = resolve_audio_params(dataset, audio)
-    stored = {}
-    for kind, params in kinds.items():
-        stored[kind] = _stored_set(store, dataset, kind, params, audio, dtype, augment)
+    requests = {kind: FeatureRequest(kind, params, audio, dtype) for kind, params in kinds.items()}
+    stored = {kind: _stored_set(store, dataset, request, augment) for kind, request in requests.items()}
     result = {kind: fs for kind, fs in stored.items() if fs is not None and not fs.retryable}
     todo = {kind: params for kind, params in kinds.items() if kind not in result}
     if not todo:
         return result
     check_kinds(todo, audio)
     table = dataset.describe_table()
-    copies = augment["copies"] if augment else 0
+    copies = augment.copies if augment else 0
     if augment:
         table = augmented_table(table, copies)
     with ExitStack() as stack:
-        writers = {kind: stack.enter_context(store.writer(dataset, kind, params, audio, dtype, augment,
-                                                          base=stored[kind]))
-                   for kind, params in todo.items()}
+        writers = {kind: stack.enter_context(store.writer(dataset, requests[kind], augment, base=stored[kind]))
+                   for kind in todo}
         done = {kind: writer.done() for kind, writer in writers.items()}
         # a clip is pending while any of its rows (itself, or its copies) is missing from any set
         rows_of = (lambda c: [augmented_id(c, k) for k in range(1, copies + 1)]) if augment else (lambda c: [c])
@@ -196,9 +174,9 @@ def check_run_settings(*, n_jobs, batch_size, dtype, backend):
     """Check an extraction's settings; :class:`ParameterError` naming the first bad one."""
     if dtype not in STORAGE_DTYPES:
         raise ParameterError(f"dtype={dtype!r} must be one of {', '.join(STORAGE_DTYPES)}")
-    if not _is_int(batch_size) or batch_size < 1:
+    if not features.is_int(batch_size) or batch_size < 1:
         raise ParameterError(f"batch_size={batch_size!r} must be a positive integer")
-    if not _is_int(n_jobs) or n_jobs == 0:
+    if not features.is_int(n_jobs) or n_jobs == 0:
         raise ParameterError(f"n_jobs={n_jobs!r} must be a non-zero integer (-1: one worker per core)")
     if backend not in BACKENDS:
         raise ParameterError(f"backend={backend!r} must be one of {', '.join(BACKENDS)}")
@@ -222,10 +200,11 @@ def check_kinds(kinds, audio):
         features.get(kind).compute(silence, sr=audio["sr"], memo=memo, **params)
 
 
-def _stored_set(store, dataset, kind, params, audio, dtype, augment):
-    """The stored set of these parameters, checked in full; None when absent or damaged (with a warning)."""
+def _stored_set(store, dataset, request, augment):
+    """The stored set of ``request`` (its copies with ``augment``), checked in full; None when absent or
+    damaged (with a warning)."""
     try:
-        fs = store.get(dataset, kind, params, audio, dtype, augment)
+        fs = store.get(dataset, request, augment)
         return fs.verify() if fs is not None else None
     except CorruptFeatureSetError as exc:
         # stacklevel: the caller of extract() or extract_augmented()
@@ -240,7 +219,7 @@ def _run(pending, kinds, audio, writers, done, *, augment, n_jobs, batch_size, s
     paths = pending["path"].tolist()
     batches = [(ids[i:i + batch_size], paths[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
     calls = [(compute_batch, b_ids, b_paths, kinds, audio, augment) for b_ids, b_paths in batches]
-    n_rows = len(ids) * (augment["copies"] if augment else 1)
+    n_rows = len(ids) * (augment.copies if augment else 1)
     first_error = None
     # One BLAS thread per worker: the parallelism comes from the workers (loky limits its processes
     # itself; threads share this process's setting).
@@ -325,9 +304,9 @@ def compute_batch(clip_ids, paths, kinds, audio, augment=None):
         ``{kind: full params}``.
     audio : dict
         Audio settings for :func:`featurestore.audio.load_clip`.
-    augment : dict, optional
-        ``{**WaveformAugmentation.params(), "copies", "seed"}``: compute the features of ``copies``
-        augmented versions of each clip (rows ``"<clip_id>#aug<k>"``) instead of the clips'.
+    augment : featurestore.specs.AugmentSpec, optional
+        Compute the features of its ``copies`` augmented versions of each clip (rows
+        ``"<clip_id>#aug<k>"``) instead of the clips'.
 
     Returns
     -------
@@ -340,9 +319,7 @@ def compute_batch(clip_ids, paths, kinds, audio, augment=None):
         ``reason_kind`` is "transient" when the file could not be read (it may pass), else "permanent".
     """
     signals, ok_ids, failures, path_of = [], [], [], {}
-    if augment:
-        copies = augment["copies"]
-        augmentation = WaveformAugmentation(**{k: v for k, v in augment.items() if k not in ("copies", "seed")})
+    copies = augment.copies if augment else 0
     for clip_id, path in zip(clip_ids, paths):
         rows = [augmented_id(clip_id, k) for k in range(1, copies + 1)] if augment else [clip_id]
         try:
@@ -353,7 +330,7 @@ def compute_batch(clip_ids, paths, kinds, audio, augment=None):
                             for row in rows)
             continue
         if augment:
-            signals.extend(augmentation.apply(y, audio["sr"], copy_rng(augment["seed"], clip_id, k))
+            signals.extend(augment.augmentation.apply(y, audio["sr"], copy_rng(augment.seed, clip_id, k))
                            for k in range(1, copies + 1))
         else:
             signals.append(y)

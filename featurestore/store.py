@@ -46,6 +46,7 @@ import time
 import uuid
 import warnings
 import zlib
+from collections import OrderedDict
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -56,7 +57,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from featurestore import features
-from featurestore.errors import CorruptFeatureSetError, FeatureStoreError, StoreLockedError
+from featurestore.errors import CorruptFeatureSetError, FeatureStoreError, ParameterError, StoreLockedError
 
 ENV_VAR = "FEATURESTORE_CACHE"
 #: Layout of a feature set's file, part of every store key: 2 = checksummed arrays, HDF5 1.8 metadata.
@@ -86,7 +87,8 @@ def augment_key(source_key, augment):
     source_key : str
         :func:`feature_key` of the main set.
     augment : dict
-        ``{**WaveformAugmentation.params(), "copies": int, "seed": int}``.
+        ``{**WaveformAugmentation.params(), "copies": int, "seed": int}``
+        (:meth:`featurestore.specs.AugmentSpec.settings`).
     """
     payload = {"source": source_key, "augment": augment, "version": AUGMENT_VERSION}
     return hashlib.sha1(_canonical_json(payload).encode()).hexdigest()
@@ -158,9 +160,12 @@ def library_versions():
 class FeatureSet:
     """A complete feature set in the store, read-only.
 
-    Reading loads the whole ``features`` array with one contiguous read (cached per process, keyed
-    by the file's path and modification time) and indexes it in memory: h5py's fancy indexing over
-    HDF5 data sets is orders of magnitude slower.
+    The first read loads the whole ``features`` array with one contiguous read and keeps it in this
+    object (until the file's modification time changes), indexing it in memory: h5py's fancy
+    indexing over HDF5 data sets is orders of magnitude slower. Nothing is shared between objects:
+    keep the object to keep its data (as :meth:`FeatureStore.get`'s LRU and a fitted
+    ``FeatureLoader`` do). Pickling drops the loaded data, so that a set sent to a worker process
+    is its path and attributes; the worker reads the file itself.
 
     Parameters
     ----------
@@ -168,12 +173,10 @@ class FeatureSet:
         The ``.h5`` file.
     """
 
-    _cache = {}  # (path, mtime_ns) -> (clip_ids, index, features) for this process
-    _cache_limit_bytes = 4 * 2**30
-    _rows_cache = {}  # (path, mtime_ns) -> (source_ids, copy_index, {source: rows by copy})
-
     def __init__(self, path):
         self.path = Path(path)
+        self._loaded = None  # (mtime_ns, clip_ids, {clip_id: row}, features), read on first use
+        self._row_index = None  # (mtime_ns, source_ids, copy_index, {source: rows by copy})
         if not self.path.is_file():
             raise FeatureStoreError(f"feature set {self.path} does not exist")
         with self._open() as f:
@@ -186,6 +189,15 @@ class FeatureSet:
         # HDF5 keeps string attributes outside its checksummed metadata: they have a checksum of their own
         if _attrs_checksum(stored) != self.attrs["checksums"].get("attrs"):
             raise CorruptFeatureSetError(self.path, "its attributes do not match their checksum (altered or damaged)")
+
+    def __getstate__(self):
+        # the loaded arrays stay behind: a worker process reads the file itself
+        return {**self.__dict__, "_loaded": None, "_row_index": None}
+
+    @property
+    def loaded_bytes(self):
+        """Bytes of features this object holds in memory (0 before the first read)."""
+        return self._loaded[3].nbytes if self._loaded is not None else 0
 
     @contextmanager
     def _open(self):
@@ -355,10 +367,13 @@ class FeatureSet:
         with self._open() as f:
             return pd.read_json(_StringIO(self._checked(f, "clip_table")), orient="split", dtype=False)
 
+    def _mtime_ns(self):
+        return self.path.stat().st_mtime_ns
+
     def _rows(self):
-        key = (str(self.path), self.path.stat().st_mtime_ns)
-        cached = FeatureSet._rows_cache.get(key)
-        if cached is None:
+        """``(source_ids, copy_index, {source: rows by copy})``, read once per file version."""
+        mtime = self._mtime_ns()
+        if self._row_index is None or self._row_index[0] != mtime:
             with self._open() as f:
                 if "source_ids" in f:
                     sources = self._checked(f, "source_ids")
@@ -372,30 +387,18 @@ class FeatureSet:
                 breaks = np.flatnonzero(sources[order][1:] != sources[order][:-1]) + 1
                 for chunk in np.split(order, breaks):
                     by_source[sources[chunk[0]]] = chunk
-            cached = (sources, copy_index, by_source)
-            if len(FeatureSet._rows_cache) > 64:
-                FeatureSet._rows_cache.clear()
-            FeatureSet._rows_cache[key] = cached
-        return cached
+            self._row_index = (mtime, sources, copy_index, by_source)
+        return self._row_index[1:]
 
     def _load(self):
-        key = (str(self.path), self.path.stat().st_mtime_ns)
-        cached = FeatureSet._cache.get(key)
-        if cached is None:
+        """``(clip_ids, {clip_id: row}, features)``, read once per file version."""
+        mtime = self._mtime_ns()
+        if self._loaded is None or self._loaded[0] != mtime:
             with self._open() as f:
                 ids = self._checked(f, "clip_ids")
                 data = self._checked(f, "features")
-            cached = (ids, {c: i for i, c in enumerate(ids)}, data)
-            self._remember(key, cached)
-        return cached
-
-    @classmethod
-    def _remember(cls, key, entry):
-        total = sum(e[2].nbytes for e in cls._cache.values())
-        while cls._cache and total + entry[2].nbytes > cls._cache_limit_bytes:
-            oldest = next(iter(cls._cache))
-            total -= cls._cache.pop(oldest)[2].nbytes
-        cls._cache[key] = entry
+            self._loaded = (mtime, ids, {c: i for i, c in enumerate(ids)}, data)
+        return self._loaded[1:]
 
 
 def _first_line(exc):
@@ -680,14 +683,57 @@ def _atomic_write_text(path, text):
 class FeatureStore:
     """The store under one root folder.
 
+    The sets that :meth:`get` returns are kept, with their data once read, in a least-recently-used
+    cache of this store object, so that reading a set again costs nothing. Sets are evicted, oldest
+    use first, when the features they hold in memory exceed ``cache_bytes``; the cache is checked
+    each time a set is opened, and the most recent set is always kept. A pickled store (sent to a
+    worker process) leaves its cache behind.
+
     Parameters
     ----------
     root : str or pathlib.Path, optional
         Defaults to :func:`default_root`.
+    cache_bytes : int, default=2 GiB
+        Memory budget of the sets' features held by this store; 0 keeps only the last set opened.
     """
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, *, cache_bytes=2 * 2**30):
         self.root = Path(root).expanduser().resolve() if root is not None else default_root()
+        if not features.is_int(cache_bytes) or cache_bytes < 0:
+            raise ParameterError(f"cache_bytes={cache_bytes!r} must be an integer >= 0")
+        self.cache_bytes = int(cache_bytes)
+        self._open_sets = OrderedDict()  # (path, mtime_ns) -> FeatureSet, least recently used first
+
+    def __getstate__(self):
+        return {**self.__dict__, "_open_sets": OrderedDict()}
+
+    def open(self, path):
+        """The :class:`FeatureSet` at ``path``, from this store's cache when its file is unchanged.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            A complete set's ``.h5`` file.
+
+        Returns
+        -------
+        FeatureSet
+        """
+        path = Path(path)
+        key = (str(path), path.stat().st_mtime_ns) if path.is_file() else None
+        fs = self._open_sets.pop(key, None) if key is not None else None
+        if fs is None:
+            fs = FeatureSet(path)  # raises FeatureStoreError when absent
+        self._open_sets[key] = fs  # most recently used last
+        self._evict()
+        return fs
+
+    def _evict(self):
+        """Drop the least recently used sets while their loaded features exceed ``cache_bytes``."""
+        total = sum(fs.loaded_bytes for fs in self._open_sets.values())
+        while len(self._open_sets) > 1 and total > self.cache_bytes:
+            _, oldest = self._open_sets.popitem(last=False)
+            total -= oldest.loaded_bytes
 
     def __repr__(self):
         return f"FeatureStore({str(self.root)!r})"
@@ -696,38 +742,43 @@ class FeatureStore:
         """Folder of ``dataset``'s feature sets."""
         return self.root / "features" / f"{dataset.name}-{dataset.identity[:10]}"
 
-    def path_for(self, dataset, kind, params, audio, dtype="float32", augment=None):
-        """Where the feature set of these parameters lives (whether or not it exists).
+    def path_for(self, dataset, request, augment=None):
+        """Where the feature set of ``request`` lives (whether or not it exists).
 
-        ``augment`` (``{**WaveformAugmentation.params(), "copies", "seed"}``) addresses the set of
-        augmented copies of the main set's clips instead.
+        Parameters
+        ----------
+        dataset : featurestore.Dataset
+        request : featurestore.specs.FeatureRequest
+        augment : featurestore.specs.AugmentSpec, optional
+            Addresses the set of augmented copies of the main set's clips instead.
         """
-        key = feature_key(kind, params, audio, dtype)
-        suffix = f"-aug{augment_key(key, augment)[:8]}" if augment is not None else ""
-        return self.dataset_dir(dataset) / f"{kind}-{key[:12]}{suffix}.h5"
+        key = request.key
+        suffix = f"-aug{augment.key(key)[:8]}" if augment is not None else ""
+        return self.dataset_dir(dataset) / f"{request.kind}-{key[:12]}{suffix}.h5"
 
-    def get(self, dataset, kind, params, audio, dtype="float32", augment=None):
-        """The complete :class:`FeatureSet` of these parameters, or None if not stored.
+    def get(self, dataset, request, augment=None):
+        """The complete :class:`FeatureSet` of ``request`` (see :meth:`path_for`), or None if not stored.
 
         Opening checks the file's structure and attributes (:class:`CorruptFeatureSetError` when
         damaged); its arrays are checked when read, or all at once by :meth:`FeatureSet.verify`.
         """
-        path = self.path_for(dataset, kind, params, audio, dtype, augment)
-        return FeatureSet(path) if path.is_file() else None
+        path = self.path_for(dataset, request, augment)
+        return self.open(path) if path.is_file() else None
 
-    def writer(self, dataset, kind, params, audio, dtype="float32", augment=None, base=None):
-        """A :class:`FeatureSetWriter` for these parameters (of augmented copies with ``augment``).
+    def writer(self, dataset, request, augment=None, base=None):
+        """A :class:`FeatureSetWriter` for ``request`` (of augmented copies with ``augment``; see
+        :meth:`path_for`).
 
         ``base``, the complete set of these parameters, is extended with its retried clips
         (see :class:`FeatureSetWriter`)."""
-        key = feature_key(kind, params, audio, dtype)
-        attrs = {"kind": kind, "params": params, "audio": audio, "dataset": dataset.name,
+        key = request.key
+        attrs = {"kind": request.kind, "params": request.params, "audio": request.audio, "dataset": dataset.name,
                  "dataset_options": dataset.options, "dataset_root": str(dataset.root),
-                 "dataset_identity": dataset.identity, "key": key, "version": features.get(kind).VERSION}
+                 "dataset_identity": dataset.identity, "key": key, "version": features.get(request.kind).VERSION}
         if augment is not None:
-            attrs.update({"key": augment_key(key, augment), "source_key": key, "augmentation": augment,
+            attrs.update({"key": augment.key(key), "source_key": key, "augmentation": augment.settings(),
                           "augment_version": AUGMENT_VERSION})
-        return FeatureSetWriter(self.path_for(dataset, kind, params, audio, dtype, augment), attrs, dtype, base)
+        return FeatureSetWriter(self.path_for(dataset, request, augment), attrs, request.dtype, base)
 
     def entries(self):
         """Every feature set in the store, complete or partial.

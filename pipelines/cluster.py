@@ -13,9 +13,15 @@ import os
 from collections import defaultdict
 from contextlib import contextmanager
 
-from featurestore.errors import ClusterError
-
 INSTALL_HINT = 'Dask is not installed; install the extra with: pip install ".[dask]"'
+
+
+class ClusterError(RuntimeError):
+    """A Dask cluster is not installed, cannot be reached, or a worker cannot read the store.
+
+    Raised by this module only; it lived in ``featurestore.errors`` before, although the feature
+    store knows nothing of clusters.
+    """
 
 
 def connect(scheduler, n_workers=1, *, timeout=10):

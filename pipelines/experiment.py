@@ -9,7 +9,7 @@ missing or unusable audio, with the reason), ``model.joblib`` and ``summary.md``
 A results folder is created atomically and never shared: two runs started in the same second get
 ``...-<time>`` and ``...-<time>-2``; an explicit ``output`` must be new or an empty folder.
 
-Augmented copies (``--set augment.copies=2 --set augment.pitch_shift=2``, see :func:`augment_settings`)
+Augmented copies (``--set augment.copies=2 --set augment.pitch_shift=2``, see :meth:`AugmentSpec.from_settings`)
 are extracted into the store after the main features and given to every pipeline, whose ``fit`` adds
 the copies of its training clips (``augment_copies``, a parameter a grid can tune). Test folds,
 out-of-fold predictions and scores hold the original clips only.
@@ -31,10 +31,11 @@ import estimators
 from featurestore import extract as extract_features
 from featurestore import extract_augmented, features
 from featurestore.audio import AUDIO_DEFAULTS
-from featurestore.augment import AUGMENT_SETTINGS, augment_settings
+from featurestore.augment import AUGMENT_SETTINGS
 from featurestore.errors import ParameterError
 from featurestore.extraction import resolve_audio_params
-from featurestore.features._common import check_int
+from featurestore.features import check_int
+from featurestore.specs import AugmentSpec
 from pipelines import reports
 from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline, pipeline_params,
                              set_run_settings)
@@ -150,7 +151,7 @@ class Experiment:
     store : featurestore.FeatureStore
     settings : dict
         ``{kind or "audio": {param: value}}`` overrides from ``--set``, and ``{"augment": {...}}``
-        for stored augmented copies (see :func:`augment_settings`).
+        for stored augmented copies (see :meth:`AugmentSpec.from_settings`).
     folds : list of int, optional
         Test folds to run (default all).
     n_jobs : int
@@ -215,8 +216,8 @@ class Experiment:
     def _augment(self, params=None):
         """The augmented copies of ``--set augment.*`` (None without), checked with the ``augment_copies``
         values of ``params`` (a grid or a parameter dict) before anything is extracted or trained."""
-        augment = augment_settings(self.settings.get("augment"), seed=self.seed)
-        stored = augment["copies"] if augment else 0
+        augment = AugmentSpec.from_settings(self.settings.get("augment"), seed=self.seed)
+        stored = augment.copies if augment else 0
         for grid in params if isinstance(params, list) else [params or {}]:
             values = grid.get("augment_copies", [])
             for copies in values if isinstance(values, list) else [values]:
@@ -240,8 +241,8 @@ class Experiment:
         fs = self._feature_set(kind, params)
         copies = None
         if augment:
-            copies = extract_augmented(self.dataset, {kind: params}, augment["augmentation"], copies=augment["copies"],
-                                       seed=augment["seed"], store=self.store, audio=self.settings.get("audio"),
+            copies = extract_augmented(self.dataset, {kind: params}, augment.augmentation, copies=augment.copies,
+                                       seed=augment.seed, store=self.store, audio=self.settings.get("audio"),
                                        n_jobs=self.n_jobs, skip_bad=self.skip_bad,
                                        backend=self.backend or "threading", progress=self.progress)[kind]
         pipeline.set_params(features__feature_set=str(fs.path),
@@ -414,7 +415,7 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
               scoring="accuracy", augment=None, skipped=None, search=None, nested=None):
     """Write a results folder (see the module docstring).
 
-    ``augment`` (from :func:`augment_settings`) is recorded as ``augmentation`` in ``run.json``
+    ``augment`` (an :class:`~featurestore.specs.AugmentSpec`) is recorded as ``augmentation`` in ``run.json``
     (``copies``, ``seed`` and the bounds; null without) and described in ``summary.md``.
     ``skipped`` (from :func:`skipped_clips`; none when omitted) is written to ``skipped.csv``, counted
     as ``n_skipped`` in ``run.json`` and stated in ``summary.md``, so that a score says what it was
@@ -450,7 +451,7 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
                                           "feature": kind, "dataset": data, "classes": labels})
     augmentation = None
     if augment:
-        augmentation = {"copies": augment["copies"], "seed": augment["seed"], **augment["augmentation"].params()}
+        augmentation = augment.settings()
     run = {"name": name, "estimator": estimator, "feature": kind, "dataset": data, "layout": dataset.name,
            "audio": feature_set.audio,
            "n_clips": int(len(result.predictions)), "folds": [int(f) for f in result.folds["fold"]],

@@ -19,7 +19,6 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from featurestore import features
-from featurestore.features._common import is_int as _is_int
 from featurestore.store import FeatureSet
 
 INPUT_LAYOUTS = {
@@ -95,6 +94,13 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         Shape of one clip's stored features.
     n_copies_ : int
         Augmented copies per clip in ``augmented_set`` (0 without one).
+
+    Notes
+    -----
+    A fitted loader keeps the sets it opened, with their features once read, so that the
+    ``transform`` calls after ``fit`` (scoring a fold, predicting) read the file once. They are
+    dropped on pickling: a pipeline sent to a worker process stays small, and the worker reads
+    the file itself on first use.
     """
 
     def __init__(self, feature_set=None, *, input="flat", augmented_set=None):
@@ -106,13 +112,16 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         """Read the feature set's description (not its data), and check the augmented set's."""
         if self.feature_set is None:
             raise ValueError("FeatureLoader needs feature_set, the path of a stored feature set")
-        fs = FeatureSet(self.feature_set)
+        # keep what ClipPipeline opened just before (the copies' rows); each set rereads a changed file
+        kept = (self.feature_set, self.augmented_set)
+        self._sets = {path: fs for path, fs in self.__dict__.get("_sets", {}).items() if path in kept}
+        fs = self._open(self.feature_set)
         self.kind_, self.params_, self.audio_ = fs.kind, fs.params, fs.audio
         self.feature_shape_ = fs.feature_shape
         adapt_input(np.zeros((1, *fs.feature_shape), np.float32), self.input)  # fail early on layout
         self.n_copies_ = 0
         if self.augmented_set is not None:
-            copies = FeatureSet(self.augmented_set)
+            copies = self._open(self.augmented_set)
             if copies.augmentation is None or copies.attrs.get("source_key") != fs.attrs.get("key"):
                 raise ValueError(f"augmented_set {copies.path} does not hold augmented copies of feature set "
                                  f"{fs.path} (another kind, parameters, audio settings or data set)")
@@ -148,13 +157,13 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         if X.dtype.kind in "fc":
             return adapt_input(self._from_audio(X), self.input)
         ids = X.reshape(-1).astype(str)
-        main = FeatureSet(self.feature_set)
+        main = self._open(self.feature_set)
         if self.augmented_set is None:
             return adapt_input(main.read(ids), self.input)
         in_main = main.contains(ids)
         if in_main.all():
             return adapt_input(main.read(ids), self.input)
-        copies = FeatureSet(self.augmented_set)
+        copies = self._open(self.augmented_set)
         if not copies_allowed:
             is_copy = ~in_main & copies.contains(ids)
             if is_copy.any():
@@ -164,6 +173,19 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         values[in_main] = main.read(ids[in_main])
         values[~in_main] = copies.read(ids[~in_main])
         return adapt_input(values, self.input)
+
+    def _open(self, path):
+        """The :class:`FeatureSet` at ``path``, opened once per fitted loader (see Notes)."""
+        sets = self.__dict__.setdefault("_sets", {})
+        if path not in sets:
+            sets[path] = FeatureSet(path)
+        return sets[path]
+
+    def __getstate__(self):
+        # a copy: BaseEstimator's state may be this object's own __dict__
+        state = dict(super().__getstate__())
+        state.pop("_sets", None)  # the loaded features stay behind (see Notes)
+        return state
 
     def _from_audio(self, X):
         expected = round(self.audio_["sr"] * self.audio_["duration"])
@@ -252,7 +274,7 @@ class ClipPipeline(Pipeline):
     def _with_copies(self, X, y, params):
         """``X``, ``y`` and the fit parameters with the augmented copies' rows appended."""
         copies = self.augment_copies
-        if copies is not None and (not _is_int(copies) or copies < 0):
+        if copies is not None and (not features.is_int(copies) or copies < 0):
             raise ValueError(f"augment_copies={copies!r} must be an integer >= 0 or None (all stored copies)")
         loader = self.steps[0][1]
         augmented = getattr(loader, "augmented_set", None) if isinstance(loader, FeatureLoader) else None
@@ -262,7 +284,7 @@ class ClipPipeline(Pipeline):
         if augmented is None:
             raise ValueError(f"augment_copies={copies} needs stored augmented copies: the pipeline's first step "
                              "must be a FeatureLoader with an augmented_set (see --set augment.copies)")
-        fs = FeatureSet(augmented)
+        fs = loader._open(augmented)
         stored = int(fs.augmentation["copies"]) if fs.augmentation else 0
         if copies is not None and copies > stored:
             raise ValueError(f"augment_copies={copies} is more than the {stored} copies per clip of the augmented "

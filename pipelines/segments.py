@@ -39,7 +39,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
-from featurestore.features._common import is_int as _is_int
+from featurestore import features
+
 
 __all__ = ["SegmentClassifier", "VOTES", "hop_length", "n_windows", "segment", "window_accuracy",
            "window_starts"]
@@ -52,7 +53,7 @@ VOTES = ("mean", "majority")
 
 
 def _check_window(window, overlap):
-    if not _is_int(window) or window < 1:
+    if not features.is_int(window) or window < 1:
         raise ValueError(f"window={window!r} must be a positive integer (steps along time_axis)")
     if (not isinstance(overlap, numbers.Real) or isinstance(overlap, (bool, np.bool_))
             or not 0 <= overlap < 1):
@@ -60,7 +61,7 @@ def _check_window(window, overlap):
 
 
 def _check_time_axis(time_axis, sample_ndim):
-    if not _is_int(time_axis) or not -sample_ndim <= time_axis < sample_ndim:
+    if not features.is_int(time_axis) or not -sample_ndim <= time_axis < sample_ndim:
         raise ValueError(f"time_axis={time_axis!r} must be an integer axis of one sample, in "
                          f"[{-sample_ndim}, {sample_ndim}) for samples with {sample_ndim} dimension(s)")
     return time_axis % sample_ndim
@@ -95,7 +96,7 @@ def window_starts(n_steps, window, overlap=0.5):
     array([ 0, 20, 40, 46])
     """
     hop = hop_length(window, overlap)
-    if not _is_int(n_steps) or n_steps < 0:
+    if not features.is_int(n_steps) or n_steps < 0:
         raise ValueError(f"n_steps={n_steps!r} must be a non-negative integer")
     if n_steps <= window:
         return np.zeros(1, dtype=np.int64)

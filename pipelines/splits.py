@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator, StratifiedGroupKFold
 
 from featurestore.errors import FeatureStoreError, ParameterError
-from featurestore.features._common import check_int
+from featurestore.features import check_int
 
 
 class LeakageError(FeatureStoreError):

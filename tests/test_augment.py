@@ -15,7 +15,8 @@ import featurestore.audio as audio_io
 from cli import main
 from estimators import check_params
 from featurestore import ParameterError, WaveformAugmentation, extract, extract_augmented, load_dataset
-from featurestore.augment import add_noise, apply_gain, augment_settings, copy_rng, pitch_shift, shift, time_stretch
+from featurestore.augment import add_noise, apply_gain, copy_rng, pitch_shift, shift, time_stretch
+from featurestore.specs import AugmentSpec
 from pipelines import ClipPipeline, ClipSplitter, FeatureLoader, cross_validate, make_ensemble, make_pipeline
 from pipelines.build import pipeline_params
 
@@ -152,13 +153,14 @@ def test_copy_rng_depends_on_seed_clip_and_copy_only():
 ])
 def test_augment_settings_errors(values, message):
     with pytest.raises(ParameterError, match=message):
-        augment_settings(values)
+        AugmentSpec.from_settings(values)
 
 
 def test_augment_settings():
-    assert augment_settings({}) is None and augment_settings({"copies": 0, "gain_db": 2}) is None
-    spec = augment_settings({"pitch_shift": 2, "copies": 3}, seed=5)
-    assert spec == {"augmentation": WaveformAugmentation(pitch_shift=2), "copies": 3, "seed": 5}
+    assert AugmentSpec.from_settings({}) is None
+    assert AugmentSpec.from_settings({"copies": 0, "gain_db": 2}) is None
+    spec = AugmentSpec.from_settings({"pitch_shift": 2, "copies": 3}, seed=5)
+    assert spec == AugmentSpec(WaveformAugmentation(pitch_shift=2), copies=3, seed=5)
 
 
 # --------------------------------------------------------------------------- copies in the store

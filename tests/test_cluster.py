@@ -9,9 +9,9 @@ from distributed import get_task_stream
 from joblib import parallel_config
 
 from cli import main
-from featurestore import ClusterError, extract, load_dataset
+from featurestore import extract, load_dataset
 from pipelines import ClipSplitter, grid_search, make_pipeline
-from pipelines.cluster import check_reachable, connect, threads_per_fit
+from pipelines.cluster import ClusterError, check_reachable, connect, threads_per_fit
 from pipelines.build import clips_in
 
 AUDIO = {"sr": 8000, "duration": 0.5}
@@ -78,3 +78,10 @@ def test_missing_dask_says_how_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "distributed", None)  # as if not installed
     with pytest.raises(ClusterError, match=r'pip install "\.\[dask\]"'):
         connect("local")
+
+
+def test_cluster_error_belongs_to_the_pipelines():
+    import featurestore
+
+    assert ClusterError.__module__ == "pipelines.cluster"
+    assert not hasattr(featurestore, "ClusterError")  # the store knows nothing of clusters

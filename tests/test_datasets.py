@@ -1,14 +1,37 @@
+import inspect
 import os
 
 import pandas as pd
 import pytest
 
 from featurestore import DatasetError, MissingFilesError, ParameterError, load_dataset
-from featurestore.datasets import available
+from featurestore.audio import AUDIO_DEFAULTS
+from featurestore.datasets import available, get_module
+from featurestore.registry import UnknownNameError
 
 
 def test_registry_lists_every_layout():
     assert set(available()) >= {"urbansound8k", "esc50", "folder", "csv", "demo"}
+
+
+@pytest.mark.parametrize("name", available())
+def test_module_contract(name):
+    """Every registered data set declares what :func:`load_dataset` and ``cli.py datasets`` read."""
+    module = get_module(name)
+    assert module.NAME == name
+    assert isinstance(module.DESCRIPTION, str) and module.DESCRIPTION
+    assert set(module.AUDIO_DEFAULTS) <= set(AUDIO_DEFAULTS)
+    signature = inspect.signature(module.load_table)
+    assert list(signature.parameters)[0] == "root"
+    # every option is a keyword-only parameter of load_table with the declared default
+    options = {k: p.default for k, p in signature.parameters.items() if p.kind == p.KEYWORD_ONLY}
+    assert options == module.OPTIONS
+    assert set(getattr(module, "SOURCE_COLUMNS", {})) <= {"clip_id", "path", "label", "fold", "group"}
+
+
+def test_unknown_data_set_is_the_registry_error():
+    with pytest.raises(UnknownNameError, match="unknown data set 'esc05'. Did you mean 'esc50'"):
+        get_module("esc05")
 
 
 def test_urbansound8k_layout(urbansound_root):

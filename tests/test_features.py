@@ -10,20 +10,14 @@ import scipy.signal
 
 from featurestore import features
 from featurestore.errors import ParameterError
+from featurestore.registry import UnknownNameError
 from featurestore.features import _common, mel, mfcc, mrp, raw, stacked, stft
 
 SR = 8000
-KINDS = ["mel", "mfcc", "mrp", "raw", "stacked", "stft"]
-
-# Small parameters so that every kind runs in milliseconds on 1 s clips at 8 kHz.
-TINY = {
-    "mel": {"n_mels": 20, "n_fft": 256, "hop_length": 128},
-    "mfcc": {"n_mfcc": 13, "n_fft": 256, "hop_length": 128, "n_mels": 26, "deltas": 2},
-    "mrp": {"size": 8, "resolutions": [16, 64, 100]},
-    "raw": {"n_points": 1000},
-    "stacked": {"n_points": 1000},
-    "stft": {"n_fft": 256, "hop_length": 128, "size": [16, 12]},
-}
+# Every registered kind, so that a new kind cannot miss the contract tests.
+KINDS = features.available()
+# Each kind's own small parameters (its TEST_PARAMS): milliseconds on 1 s clips at 8 kHz.
+TINY = {kind: features.get(kind).TEST_PARAMS for kind in KINDS}
 
 
 @pytest.fixture
@@ -42,8 +36,15 @@ def clips():
 
 # --------------------------------------------------------------------------- every kind
 def test_registry_lists_the_six_kinds():
-    assert set(KINDS) <= set(features.available())
+    assert {"mel", "mfcc", "mrp", "raw", "stacked", "stft"} <= set(features.available())
     assert "_common" not in features.available()
+
+
+def test_unknown_kind_is_one_error_with_a_close_match():
+    with pytest.raises(UnknownNameError, match="unknown feature kind 'mell'. Did you mean 'mel'"):
+        features.get("mell")
+    with pytest.raises(UnknownNameError, match="parameter of feature kind 'mel' 'n_mel'. Did you mean 'n_mels'"):
+        features.resolve_params("mel", {"n_mel": 3})
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -58,6 +59,7 @@ def test_module_contract(kind):
     assert not any(p.kind == p.VAR_KEYWORD for p in params.values()), "no **kwargs"
     assert all(params[name].kind == params[name].KEYWORD_ONLY for name in ["sr", "memo", *module.DEFAULTS])
     assert params["memo"].default is None and "memo" not in module.DEFAULTS  # not a feature parameter
+    assert set(module.TEST_PARAMS) <= set(module.DEFAULTS)
     defaults = {
         name: list(p.default) if isinstance(p.default, tuple) else p.default
         for name, p in params.items()

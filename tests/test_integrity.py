@@ -146,7 +146,7 @@ def test_a_run_that_stores_nothing_leaves_no_partial(urbansound_root, store):
 
 def test_killed_finalize_debris_is_removed_by_the_next_run(urbansound_root, store):
     ds = load_dataset("urbansound8k", urbansound_root)
-    final = store.path_for(ds, "mel", _full(MEL), _audio(ds))
+    final = store.path_for(ds, _request(ds))
     final.parent.mkdir(parents=True)
     debris = final.with_name(f".{final.stem}-0123abcd.h5.tmp")  # the name finalize gives its temporary file
     other = final.with_name(f".{final.stem}-aug01234567-0123abcd.h5.tmp")  # another set's: not ours to remove
@@ -266,34 +266,28 @@ def test_permission_error_names_its_reason(urbansound_root, store):
     assert "Permission denied" in fs.skipped[0]["reason"] and fs.skipped[0]["reason_kind"] == "transient"
 
 
-def _full(params):
-    from featurestore import features
+def _request(ds):
+    from featurestore.specs import FeatureRequest
 
-    return features.resolve_params("mel", params)
-
-
-def _audio(ds):
-    from featurestore.extraction import resolve_audio_params
-
-    return resolve_audio_params(ds, AUDIO)
+    return FeatureRequest.for_dataset(ds, "mel", MEL, audio=AUDIO)
 
 
 def test_damaged_batch_of_a_partial_set_is_computed_again(urbansound_root, store):
     ds = load_dataset("urbansound8k", urbansound_root)
     ids = list(ds.clips["clip_id"])
     values = np.ones((2, 2, 20, 32), np.float32)
-    with store.writer(ds, "mel", _full(MEL), _audio(ds)) as writer:
+    with store.writer(ds, _request(ds)) as writer:
         writer.write_batch(ids[:2], values)
         writer.write_batch(ids[2:4], values)
         assert writer.done() == set(ids[:4])
     first, second = sorted(writer.partial.glob("part-*.npy"))
     overwrite(first, first.stat().st_size - 100, bytes(100))  # the end of its values
     with pytest.warns(UserWarning, match=rf"{first.name}: the batch does not match its checksum"):
-        with store.writer(ds, "mel", _full(MEL), _audio(ds)) as writer:
+        with store.writer(ds, _request(ds)) as writer:
             assert writer.done() == set(ids[2:4])
     assert not first.exists()
     second.with_suffix(".json").write_text('{"clip_ids": ["')  # a marker cut short
     assert store.entries()[0]["n_clips"] == 0  # listed, not a crash
     with pytest.warns(UserWarning, match=rf"{second.name}: unreadable batch"):
-        with store.writer(ds, "mel", _full(MEL), _audio(ds)) as writer:
+        with store.writer(ds, _request(ds)) as writer:
             assert writer.done() == set()

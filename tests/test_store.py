@@ -10,6 +10,7 @@ import pytest
 
 import featurestore.audio as audio_io
 from featurestore import AudioError, FeatureStore, StoreLockedError, extract, load_dataset
+from featurestore.specs import FeatureRequest
 from featurestore.store import FeatureSet
 
 AUDIO = {"sr": 8000, "duration": 0.5}
@@ -81,7 +82,7 @@ def test_bad_file_stops_then_resumes_then_skips(urbansound_root, store, monkeypa
     ds = load_dataset("urbansound8k", urbansound_root)
     with pytest.raises(AudioError, match=rf"{victim.name}.*--skip-bad"):
         extract(ds, KINDS, store=store, audio=AUDIO, batch_size=4, progress=False)
-    assert store.get(ds, "mel", _full("mel"), _audio(ds)) is None  # never complete
+    assert store.get(ds, _request(ds, "mel")) is None  # never complete
     partial = [e for e in store.entries() if e["status"] == "partial"]
     assert partial and all(e["n_clips"] > 0 for e in partial)  # computed batches were kept
 
@@ -137,7 +138,7 @@ def test_killed_extraction_resumes_and_matches(urbansound_root, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     ds = load_dataset("urbansound8k", urbansound_root)
-    assert store.get(ds, "mel", _full("mel"), _audio(ds)) is None
+    assert store.get(ds, _request(ds, "mel")) is None
     done_before = sum(e["n_clips"] for e in store.entries() if e["kind"] == "mel")
     assert 0 < done_before < 36
     resumed = extract(ds, KINDS, store=store, audio=AUDIO, progress=False)
@@ -149,10 +150,10 @@ def test_killed_extraction_resumes_and_matches(urbansound_root, tmp_path):
 
 def test_one_writer_at_a_time(urbansound_root, store):
     ds = load_dataset("urbansound8k", urbansound_root)
-    audio = _audio(ds)
-    with store.writer(ds, "mel", _full("mel"), audio):
+    request = _request(ds, "mel")
+    with store.writer(ds, request):
         with pytest.raises(StoreLockedError, match="another process is writing"):
-            with store.writer(ds, "mel", _full("mel"), audio):
+            with store.writer(ds, request):
                 pass
         with pytest.raises(StoreLockedError):
             extract(ds, {"mel": KINDS["mel"]}, store=store, audio=AUDIO, progress=False)
@@ -181,13 +182,5 @@ def _read(path, ids):
     return FeatureSet(path).read(ids)
 
 
-def _full(kind):
-    from featurestore import features
-
-    return features.resolve_params(kind, KINDS[kind])
-
-
-def _audio(ds):
-    from featurestore.extraction import resolve_audio_params
-
-    return resolve_audio_params(ds, AUDIO)
+def _request(ds, kind):
+    return FeatureRequest.for_dataset(ds, kind, KINDS[kind], audio=AUDIO)

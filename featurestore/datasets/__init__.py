@@ -18,13 +18,11 @@ and ``dog ``) are an error naming both rows rather than two classes, since the m
 which was meant.
 """
 
-import difflib
 import hashlib
 import importlib
 import json
 import math
 import os
-import pkgutil
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from featurestore import registry
 from featurestore.errors import DatasetError, MetadataError, MissingFilesError, ParameterError
 
 REQUIRED_COLUMNS = ("clip_id", "path", "label", "fold", "group")
@@ -126,9 +125,10 @@ def file_digest(path):
 
 @lru_cache(maxsize=None)
 def _modules():
+    """``{NAME: module}`` of the data set modules; they import pandas at most, so listing imports them."""
     found = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for module_name in registry.module_names(__path__):
+        module = importlib.import_module(f"{__name__}.{module_name}")
         if hasattr(module, "NAME") and hasattr(module, "load_table"):
             found[module.NAME] = module
     return found
@@ -140,13 +140,14 @@ def available():
 
 
 def get_module(name):
-    """The module implementing data set ``name``; :class:`ParameterError` listing the valid names."""
-    modules = _modules()
-    if name not in modules:
-        close = difflib.get_close_matches(str(name), modules, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ParameterError(f"unknown data set {name!r}.{hint} Valid: {', '.join(sorted(modules))}")
-    return modules[name]
+    """The module implementing data set ``name``.
+
+    Raises
+    ------
+    featurestore.registry.UnknownNameError
+        If ``name`` is not a data set; the message lists the valid names and a close match.
+    """
+    return registry.lookup("data set", name, _modules())
 
 
 def load_dataset(name, root=None, *, skip_missing=False, fingerprint=False, **options):

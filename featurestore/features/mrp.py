@@ -42,6 +42,8 @@ from featurestore.features import _common
 DEFAULTS = {"size": 32, "resolutions": [64, 256, 1024]}
 DESCRIPTION = "Multiresolution recurrence plots |x[i]-x[j]|, average-pooled to size x size per resolution"
 VERSION = 2  # 2: bit-identical whatever the batch and the CPU (see _common)
+#: Small parameters for the tests: milliseconds on 1 s clips at 8 kHz.
+TEST_PARAMS = {"size": 8, "resolutions": [16, 64, 100]}
 
 
 def compute(y, *, sr, size=32, resolutions=(64, 256, 1024), memo=None):

@@ -19,6 +19,8 @@ from featurestore.features import _common
 DEFAULTS = {"n_points": None}
 DESCRIPTION = "Waveform zero-padded to N*N samples and folded into a 1 x N x N image"
 VERSION = 1
+#: Small parameters for the tests: milliseconds on 1 s clips at 8 kHz.
+TEST_PARAMS = {"n_points": 1000}
 
 
 def _side(n_samples):

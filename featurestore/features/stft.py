@@ -20,6 +20,8 @@ from featurestore.features import _common
 DEFAULTS = {"n_fft": 1024, "hop_length": 512, "size": None}
 DESCRIPTION = "Log-power STFT spectrogram in dB (80 dB range per clip), optionally resized to size"
 VERSION = 2  # 2: bit-identical whatever the batch and the CPU (see _common)
+#: Small parameters for the tests: milliseconds on 1 s clips at 8 kHz.
+TEST_PARAMS = {"n_fft": 256, "hop_length": 128, "size": [16, 12]}
 
 
 def compute(y, *, sr, n_fft=1024, hop_length=512, size=None, memo=None):
