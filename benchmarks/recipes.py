@@ -162,7 +162,7 @@ def run(name, dataset, store, only):
             continue
         per_fold = pd.DataFrame(folds()).assign(dataset=name, recipe=recipe)
         print(f"{name:9s} {recipe:50s} acc {per_fold['accuracy'].mean():.3f} "
-              f"bal {per_fold['balanced_accuracy'].mean():.3f} cpu/fold {per_fold["cpu_s"].mean():.2f} s",
+              f"bal {per_fold['balanced_accuracy'].mean():.3f} cpu/fold {per_fold['cpu_s'].mean():.2f} s",
               flush=True)
         rows.append(per_fold)
     return rows
