@@ -18,7 +18,8 @@ for measuring only; nothing in the project depends on it. The table is printed a
 ``--output`` as CSV and markdown.
 
     python benchmarks/recipes.py [--datasets demo fsdd drumkits] [--only svm baseline]
-                                 [--drumkits /tmp/drumkits/manifest.csv] [--output DIR]
+                                 [--shared ../shared/datasets] [--drumkits /tmp/drumkits/manifest.csv]
+                                 [--output DIR]
 """
 
 import argparse
@@ -38,8 +39,7 @@ from pipelines.build import clips_in, feature_params_for, make_pipeline  # noqa:
 from pipelines.evaluate import cross_validate  # noqa: E402
 from pipelines.splits import ClipSplitter  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-FSDD = SHARED / "fsdd" / "recordings"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared of the checkout
 DRUMKITS = Path("/tmp/drumkits/manifest.csv")
 
 #: The toolkit's recipes, by row name: (registry name, parameters). Defaults only.
@@ -52,10 +52,10 @@ BASELINE = "baseline: librosa MFCC(40) mean/std + SVC(C=10)"
 
 
 # ---------------------------------------------------------------- data sets
-def fsdd_dataset(store):
+def fsdd_dataset(store, recordings):
     """FSDD as a CSV manifest: label the digit, group and fold the speaker (leave one speaker out)."""
     rows = []
-    for path in sorted(FSDD.glob("*.wav")):
+    for path in sorted(recordings.glob("*.wav")):
         digit, speaker, _ = path.stem.split("_")
         rows.append({"path": str(path), "label": digit, "group": speaker})
     table = pd.DataFrame(rows)
@@ -69,20 +69,21 @@ def fsdd_dataset(store):
     return load_dataset("csv", manifest)
 
 
-def datasets(names, store, drumkits):
+def datasets(names, store, shared, drumkits):
     """``(name, Dataset)`` of each requested data set that is present; a message for the others."""
+    fsdd = shared / "fsdd" / "recordings"
     for name in names:
         if name == "demo":
             yield name, load_dataset("demo", store.root / "datasets" / "demo")
-        elif name == "fsdd" and FSDD.is_dir():
-            yield name, fsdd_dataset(store)
+        elif name == "fsdd" and fsdd.is_dir():
+            yield name, fsdd_dataset(store, fsdd)
         elif name == "drumkits" and drumkits.is_file():
             yield name, load_dataset("csv", drumkits)
         elif name == "fsdd":
-            print(f"fsdd skipped: no recordings at {FSDD}", flush=True)
+            print(f"fsdd skipped: no recordings at {fsdd}", flush=True)
         else:
             print(f"drumkits skipped: no manifest at {drumkits}; build it with "
-                  f"`python3 {SHARED / 'drumkits' / 'build.py'} --out {drumkits.parent}` "
+                  f"`python3 {shared / 'drumkits' / 'build.py'} --out {drumkits.parent}` "
                   "(see its README)", flush=True)
 
 
@@ -155,7 +156,8 @@ def run(name, dataset, store, only):
     """Every selected recipe on one data set: one row per (recipe, fold)."""
     baselines = {BASELINE: baseline_fold}
     recipes = [(row, lambda fn=fn: baseline_folds(fn, dataset)) for row, fn in baselines.items()]
-    recipes += [(row, lambda e=e, p=p: toolkit_folds(e, p, dataset, store)) for row, (e, p) in CLASSICAL.items()]
+    recipes += [(row, lambda e=e, p=p: toolkit_folds(e, p, dataset, store))
+                for row, (e, p) in CLASSICAL.items()]
     rows = []
     for recipe, folds in recipes:
         if only and not any(word in recipe for word in only):
@@ -194,6 +196,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["demo", "fsdd", "drumkits"],
                         choices=["demo", "fsdd", "drumkits"])
+    parser.add_argument("--shared", type=Path, default=SHARED,
+                        help="the shared data sets folder (default: ../shared/datasets of the checkout)")
     parser.add_argument("--drumkits", type=Path, default=DRUMKITS, help="manifest.csv of the drum kits")
     parser.add_argument("--only", nargs="+", help="recipes whose name contains one of these words")
     parser.add_argument("--output", default=None, help="folder of the table (default results/recipes-<time>)")
@@ -201,7 +205,7 @@ def main(argv=None):
 
     store = FeatureStore()
     per_fold = []
-    for name, dataset in datasets(args.datasets, store, args.drumkits):
+    for name, dataset in datasets(args.datasets, store, args.shared, args.drumkits):
         print(f"\n== {name}: {len(dataset.clips)} clips ==", flush=True)
         per_fold += run(name, dataset, store, args.only)
     if not per_fold:

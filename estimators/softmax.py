@@ -1,10 +1,10 @@
 """Softmax regression: multinomial logistic regression on MFCC + delta summaries.
 
 The simplest model: standardised features fed to one linear layer with a softmax. The spectrogram
-study's input (the ``stft`` kind resized to 32 x 32, ``features="flatten"``) lost to the mean and standard deviation over time of 40 MFCCs and
-their deltas (``mfcc`` with ``deltas=2``), measured on real recordings (``benchmarks/recipes.py``).
-The regularisation ``C`` is selected in ``fit`` by a grouped inner cross-validation on the
-training clips (``C=None``), as the SVM's is.
+study's input (the ``stft`` kind resized to 32 x 32, ``features="flatten"``) lost to the mean and
+standard deviation over time of 40 MFCCs and their deltas (``mfcc`` with ``deltas=2``), measured
+on real recordings (``benchmarks/recipes.py``). The regularisation ``C`` is selected in ``fit`` by
+a grouped inner cross-validation on the training clips (``C=None``), as the SVM's is.
 """
 
 from sklearn.linear_model import LogisticRegression
@@ -83,10 +83,10 @@ class SoftmaxClassifier(ClassicalClassifier):
     def _fit(self, X, y, groups):
         self.C_, self.cv_results_, self.inner_grouped_ = self.C, None, None
         if self.C is None:
-            splits, self.inner_grouped_ = inner_splits(y, groups, n_splits=self.n_splits,
-                                                       random_state=self.random_state, name=type(self).__name__)
-            best, self.cv_results_ = select_params(self._pipeline(self.C_grid[0]), {"clf__C": list(self.C_grid)},
-                                                   X, y, splits)
+            splits, self.inner_grouped_ = inner_splits(
+                y, groups, n_splits=self.n_splits, random_state=self.random_state, name=type(self).__name__)
+            best, self.cv_results_ = select_params(
+                self._pipeline(self.C_grid[0]), {"clf__C": list(self.C_grid)}, X, y, splits)
             self.C_ = best["clf__C"]
         return self._pipeline(self.C_).fit(X, y)
 
