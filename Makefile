@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-techniques clean-cache
+.PHONY: demo test bench bench-techniques bench-recipes clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ bench: $(STAMP)
 
 bench-techniques: $(STAMP)
 	$(PY) benchmarks/techniques.py
+
+# Classical defaults against a hand-written librosa + scikit-learn script (demo, FSDD, drum kits).
+bench-recipes: $(STAMP)
+	$(PY) benchmarks/recipes.py
 
 clean-cache:
 	rm -rf cache

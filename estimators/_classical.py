@@ -9,6 +9,8 @@ so that a sample of any shape from the feature store, ``(F,)``, ``(C, H, W)`` or
 and scikit-learn only.
 """
 
+import warnings
+
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -17,6 +19,7 @@ from sklearn.base import (
     TransformerMixin,
     clone,
 )
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
@@ -29,7 +32,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-_MODES = ("flatten", "stats")
+_MODES = ("flatten", "stats", "summary")
+#: The statistics over time of each mode that summarises, in the order of the output columns.
+_STATS = {"stats": ("mean", "std"), "summary": ("mean", "std", "min", "max")}
 
 
 class FeatureReshaper(TransformerMixin, BaseEstimator):
@@ -37,11 +42,13 @@ class FeatureReshaper(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    mode : {"flatten", "stats"}, default="flatten"
+    mode : {"flatten", "stats", "summary"}, default="flatten"
         ``"flatten"``: a sample of shape ``sample_shape`` becomes ``prod(sample_shape)`` features.
         ``"stats"``: a sample is summarised by the mean and the standard deviation over its last
         axis (time, for MFCC or mel frames): ``(n_mfcc, n_frames)`` becomes ``2 * n_mfcc``
         features (all means, then all standard deviations) whatever the number of frames.
+        ``"summary"``: mean, standard deviation, minimum and maximum over the last axis,
+        ``4 * n_mfcc`` features in that order.
 
     Attributes
     ----------
@@ -60,6 +67,8 @@ class FeatureReshaper(TransformerMixin, BaseEstimator):
     (2, 12)
     >>> FeatureReshaper(mode="stats").fit_transform(X).shape
     (2, 6)
+    >>> FeatureReshaper(mode="summary").fit_transform(X).shape
+    (2, 12)
     """
 
     def __init__(self, *, mode="flatten"):
@@ -93,16 +102,17 @@ class FeatureReshaper(TransformerMixin, BaseEstimator):
             )
         if self.mode == "flatten":
             return X.reshape(len(X), -1)
-        means = X.mean(axis=-1).reshape(len(X), -1)
-        stds = X.std(axis=-1).reshape(len(X), -1)
-        return np.concatenate([means, stds], axis=1)
+        reducers = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}
+        columns = [reducers[stat](X, axis=-1).reshape(len(X), -1) for stat in _STATS[self.mode]]
+        return np.concatenate(columns, axis=1)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.
 
         ``"flatten"`` names the element at index ``(i, j, ...)`` of a sample ``"{name_i}_{j}_..."``,
         where ``name_i`` is the input name of column ``i`` (``x{i}`` unless fitted on a
-        DataFrame). ``"stats"`` appends ``_mean`` and ``_std`` to the names of the kept axes.
+        DataFrame). ``"stats"`` and ``"summary"`` append the statistic (``_mean``, ``_std``,
+        ``_min``, ``_max``) to the names of the kept axes.
         """
         check_is_fitted(self)
         if input_features is None:
@@ -119,8 +129,8 @@ class FeatureReshaper(TransformerMixin, BaseEstimator):
             "_".join([str(input_features[index[0]]), *map(str, index[1:])]) if index else "x"
             for index in np.ndindex(*shape)
         ]
-        if self.mode == "stats":
-            names = [f"{n}_mean" for n in names] + [f"{n}_std" for n in names]
+        if self.mode in _STATS:
+            names = [f"{n}_{stat}" for stat in _STATS[self.mode] for n in names]
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
@@ -230,8 +240,17 @@ class ClassicalClassifier(ClassifierMixin, BaseEstimator):
         """A new unfitted pipeline of this estimator's parameters (subclasses write it)."""
         raise NotImplementedError
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Check ``X`` [shape=(n_samples, *sample_shape)] and ``y``, then fit the pipeline.
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_samples, *sample_shape)]
+        y : array-like [shape=(n_samples,)]
+        groups : array-like [shape=(n_samples,)], optional
+            Recording or speaker of each training clip. Estimators that select a parameter by
+            inner cross-validation keep each group on one side of every inner split (see
+            :func:`inner_splits`); the others ignore it.
 
         Returns
         -------
@@ -241,9 +260,17 @@ class ClassicalClassifier(ClassifierMixin, BaseEstimator):
         if self.features not in _MODES:
             raise ValueError(f"{type(self).__name__}: features={self.features!r} must be one of {_MODES}")
         X = self._validate(X, reset=True)
-        self.pipeline_ = self._make_pipeline().fit(X, y)
+        if groups is not None:
+            groups = column_or_1d(groups)
+            check_consistent_length(X, groups)
+        self.pipeline_ = self._fit(X, y, groups)
         self.classes_ = self.pipeline_.classes_
         return self
+
+    def _fit(self, X, y, groups):
+        """The fitted pipeline for checked ``X``, ``y`` (subclasses that select parameters
+        override this; the default fits :meth:`_make_pipeline` and ignores ``groups``)."""
+        return self._make_pipeline().fit(X, y)
 
     def predict(self, X):
         """Labels [shape=(n_samples,)] predicted for ``X`` [shape=(n_samples, *sample_shape)]."""
@@ -264,6 +291,88 @@ class ClassicalClassifier(ClassifierMixin, BaseEstimator):
     def _validate(self, X, *, reset):
         # float32 stays float32 (the store's dtype): the same numbers reach the pipeline
         return validate_data(self, X, reset=reset, allow_nd=True, dtype=(np.float64, np.float32))
+
+
+def inner_splits(y, groups=None, *, n_splits=3, random_state=0, name="estimator"):
+    """Inner cross-validation splits of the training clips, for selecting and calibrating.
+
+    Stratified group k-fold when ``groups`` is given, so that no recording or speaker is on both
+    sides of an inner split; stratified k-fold otherwise. Small data changes the plan rather than
+    failing: the number of splits drops to the smallest class's number of clips (at least 2),
+    and then, with groups, to the largest number for which every inner training part still
+    holds every class. When no grouped plan exists (a class recorded in a single group), the
+    splits are stratified by class only, with a warning, since such a class cannot be held out
+    by group and still be learnt.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)]
+    groups : np.ndarray [shape=(n_samples,)] or None
+    n_splits : int >= 2
+        Splits wanted; fewer are made when a class is smaller.
+    random_state : int
+        Seed of the folds' shuffling.
+    name : str
+        The estimator, for messages.
+
+    Returns
+    -------
+    splits : list of (np.ndarray, np.ndarray)
+        ``(train, test)`` row indices; the test parts partition ``range(n_samples)``.
+    grouped : bool
+        Whether the splits keep groups apart.
+    """
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(
+            f"{name}: selecting or calibrating by inner cross-validation needs at least 2 training "
+            f"clips per class; class {classes[counts.argmin()].item()!r} has {counts.min()}"
+        )
+    most = min(n_splits, int(counts.min()))
+    rows = np.zeros((len(y), 1))
+    if groups is not None:
+        for k in range(min(most, len(np.unique(groups))), 1, -1):
+            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=random_state)
+            splits = list(splitter.split(rows, y, groups))
+            if all(len(np.unique(y[train])) == len(classes) and len(test) for train, test in splits):
+                return splits, True
+        warnings.warn(
+            f"{name}: no grouped inner split keeps every class in training (a class is recorded "
+            "in too few groups); the inner folds are stratified by class only, so clips of one "
+            "group can be on both sides",
+            UserWarning,
+            stacklevel=3,
+        )
+    splitter = StratifiedKFold(n_splits=most, shuffle=True, random_state=random_state)
+    return list(splitter.split(rows, y)), False
+
+
+def select_params(estimator, param_grid, X, y, splits):
+    """The parameters of ``param_grid`` with the best mean inner accuracy on ``splits``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Cloned for each candidate and split.
+    param_grid : dict of str to list
+        Candidates; a single candidate is returned without fitting anything.
+    X : np.ndarray [shape=(n_samples, n_features)]
+    y : np.ndarray [shape=(n_samples,)]
+    splits : list of (np.ndarray, np.ndarray)
+        From :func:`inner_splits`.
+
+    Returns
+    -------
+    best_params : dict
+    cv_results : dict or None
+        ``GridSearchCV.cv_results_`` (None when there was a single candidate).
+    """
+    if all(len(values) == 1 for values in param_grid.values()):
+        return {key: values[0] for key, values in param_grid.items()}, None
+    # ties go to the first candidate in the grid's order, so list the most regularised first
+    search = GridSearchCV(estimator, param_grid, cv=splits, scoring="accuracy", refit=False,
+                          error_score="raise").fit(X, y)
+    return search.best_params_, search.cv_results_
 
 
 def _check_training_data(X, y, *, name):

@@ -1,4 +1,5 @@
-"""Gradient-boosted trees (XGBoost, histogram method) on the mean and std of MFCCs over time.
+"""Gradient-boosted trees (XGBoost, histogram method) on the mean and std over time of MFCCs
+and their first and second deltas (``mfcc`` with ``deltas=2``, as the other classical defaults).
 
 No scaling step: trees are invariant to monotone transformations of each feature. XGBoost wants
 labels ``0 .. n_classes - 1``; :class:`~estimators._classical.LabelEncodedClassifier` encodes any
@@ -17,11 +18,11 @@ SPEC = {
     "class": "XGBoostClassifier",
     "input": "flat",
     "feature": "mfcc",
-    "feature_params": {},
+    "feature_params": {"deltas": 2},
     "param_grid": {"max_depth": [3, 6], "n_estimators": [100, 300]},
     "test_params": {"n_estimators": 10, "max_depth": 2},
     "test_shape": (4, 10),
-    "description": "gradient-boosted trees (XGBoost, hist) on MFCC mean and std",
+    "description": "gradient-boosted trees (XGBoost, hist) on MFCC + delta mean and std",
 }
 
 
@@ -42,7 +43,7 @@ class XGBoostClassifier(ClassicalClassifier):
         model at a time.
     random_state : int, default=0
         XGBoost's seed (a run setting: an experiment sets it to its seed).
-    features : {"stats", "flatten"}, default="stats"
+    features : {"stats", "summary", "flatten"}, default="stats"
         How a sample becomes a feature vector (:class:`~estimators._classical.FeatureReshaper`).
 
     Attributes

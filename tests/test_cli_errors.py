@@ -171,8 +171,8 @@ def test_bad_names_of_this_run_are_one_line(capsys, urbansound_root, tmp_path):
     cache = tmp_path / "cache"
     code, _, err = run(capsys, *cv_args(urbansound_root, cache, "--params", "D=1"))
     assert code == 2 and "has no parameter 'D'" in one_line(err)
-    code, _, err = run(capsys, *cv_args(urbansound_root, cache, "--set", "mfcc.n_mfcc=13"))
-    assert code == 2 and "--set names feature kind 'mfcc'" in one_line(err)
+    code, _, err = run(capsys, *cv_args(urbansound_root, cache, "--set", "mel.n_mels=13"))
+    assert code == 2 and "--set names feature kind 'mel'" in one_line(err)
     code, _, err = run(capsys, "ensemble", "--estimators", "softmax,svn", "--root", urbansound_root)
     assert code == 2 and "--estimator: unknown estimator 'svn'. Did you mean 'svm'" in one_line(err)
     assert not any(cache.rglob("*.h5"))

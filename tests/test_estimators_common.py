@@ -329,12 +329,7 @@ EXPECTED_FAILED_CHECKS = {
     },
 }
 #: Extra failures of a single registered estimator, by registry name.
-EXPECTED_FAILED_CHECKS_BY_NAME = {
-    "svm": {
-        "check_fit2d_1feature": "10 samples are too few for the 5-fold cross-validation of the "
-        "Platt calibration (CalibratedClassifierCV needs 5 samples per class)",
-    },
-}
+EXPECTED_FAILED_CHECKS_BY_NAME = {}
 
 
 def _checked_estimators():

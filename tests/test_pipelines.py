@@ -122,7 +122,8 @@ def test_unknown_parameter_fails_before_training(us8k):
         check_params(make_pipeline("softmax", sets["mfcc"]), {"model__CC": [1]}, "softmax")
     with pytest.raises(ValueError, match="softmax has no parameter 'CC'. Did you mean 'C'"):
         pipeline_params(make_pipeline("softmax", sets["mfcc"]), {"CC": [1]}, "softmax")
-    with pytest.raises(ValueError, match="no parameter 'clf__C'. Its parameters: C, features, max_iter"):
+    with pytest.raises(ValueError, match="no parameter 'clf__C'. Its parameters: C, C_grid, features, "
+                       "max_iter, n_splits, random_state"):
         pipeline_params(make_pipeline("softmax", sets["mfcc"]), {"clf__C": [1]}, "softmax")
     with pytest.raises(ValueError, match="Invalid parameter"):
         grid_search(make_pipeline(FoldRecorder(), sets["mfcc"]), {"model__nope": [1]}, ds.clips, progress=False)
@@ -169,7 +170,8 @@ def test_run_settings_reach_only_the_estimators_that_declare_them():
     assert "device" not in xgb.named_steps["model"].get_params(deep=False)  # not XGBoost's own device
     assert xgb.named_steps["model"]._make_pipeline()[-1].estimator.get_params()["device"] is None
     svm = make_pipeline("svm", None, run_settings=settings)
-    assert svm.named_steps["model"].get_params() == estimators.build("svm").get_params()
+    # the svm declares random_state only (the seed of its inner splits): device and epochs stay out
+    assert svm.named_steps["model"].get_params() == estimators.build("svm", random_state=7).get_params()
     lstm = make_pipeline("lstm", None, segment_window=4, run_settings=settings, max_epochs=5)
     params = lstm.get_params()
     assert params["model__estimator__random_state"] == 7 and params["model__estimator__device"] == "cuda"
