@@ -14,6 +14,9 @@ or several entries that share the module's code (``rnn.py`` declares rnn, lstm, 
 
     SPECS = {"lstm": {"class": "LSTMClassifier", ...}, "gru": {"class": "GRUClassifier", ...}}
 
+Keys the entries of ``SPECS`` share are written once, in a ``SPEC_DEFAULTS`` literal beside it;
+an entry's own keys win.
+
 The keys of an entry:
 
 ``class``: the name of the estimator class in the module;
@@ -88,13 +91,18 @@ def _specs():
 
 
 def _find_spec_literals(source, module):
-    """``{name: literal}`` of a module's ``SPEC`` (named after the module) or ``SPECS``."""
+    """``{name: literal}`` of a module's ``SPEC`` (named after the module) or ``SPECS``, the latter
+    on top of the module's ``SPEC_DEFAULTS``."""
+    literals = {}
     for node in ast.parse(source).body:
         targets = [getattr(t, "id", None) for t in node.targets] if isinstance(node, ast.Assign) else []
-        if "SPEC" in targets:
-            return {module: ast.literal_eval(node.value)}
-        if "SPECS" in targets:
-            return ast.literal_eval(node.value)
+        for target in set(targets) & {"SPEC", "SPECS", "SPEC_DEFAULTS"}:
+            literals[target] = ast.literal_eval(node.value)
+    if "SPEC" in literals:
+        return {module: literals["SPEC"]}
+    if "SPECS" in literals:
+        defaults = literals.get("SPEC_DEFAULTS", {})
+        return {name: {**defaults, **entry} for name, entry in literals["SPECS"].items()}
     raise ValueError(f"estimators/{module}.py defines no SPEC or SPECS literal")
 
 

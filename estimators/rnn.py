@@ -15,47 +15,20 @@ from torch import nn
 
 from estimators._torch import TorchClassifier
 
+SPEC_DEFAULTS = {  # what the four entries below share
+    "input": "sequence",
+    "feature": "mfcc",
+    "feature_params": {},
+    "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
+    "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
+    "test_shape": (20, 13),
+}
 SPECS = {
-    "rnn": {
-        "class": "RNNClassifier",
-        "input": "sequence",
-        "feature": "mfcc",
-        "feature_params": {},
-        "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
-        "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
-        "test_shape": (20, 13),
-        "description": "Elman RNN (tanh) over MFCC frames or raw-waveform frames",
-    },
-    "lstm": {
-        "class": "LSTMClassifier",
-        "input": "sequence",
-        "feature": "mfcc",
-        "feature_params": {},
-        "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
-        "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
-        "test_shape": (20, 13),
-        "description": "LSTM over MFCC frames or raw-waveform frames",
-    },
-    "gru": {
-        "class": "GRUClassifier",
-        "input": "sequence",
-        "feature": "mfcc",
-        "feature_params": {},
-        "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
-        "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
-        "test_shape": (20, 13),
-        "description": "GRU over MFCC frames or raw-waveform frames",
-    },
-    "blstm": {
-        "class": "BLSTMClassifier",
-        "input": "sequence",
-        "feature": "mfcc",
-        "feature_params": {},
-        "param_grid": {"hidden_size": [50, 150], "pooling": ["last", "mean"]},
-        "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
-        "test_shape": (20, 13),
-        "description": "Bidirectional LSTM over MFCC frames or raw-waveform frames",
-    },
+    "rnn": {"class": "RNNClassifier", "description": "Elman RNN (tanh) over MFCC frames or raw-waveform frames"},
+    "lstm": {"class": "LSTMClassifier", "description": "LSTM over MFCC frames or raw-waveform frames"},
+    "gru": {"class": "GRUClassifier", "description": "GRU over MFCC frames or raw-waveform frames"},
+    "blstm": {"class": "BLSTMClassifier",
+              "description": "Bidirectional LSTM over MFCC frames or raw-waveform frames"},
 }
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
