@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from cli import DEFAULT_N_JOBS, build_parser, main
-from pipelines.experiment import DEMO_MODELS, find_runs, run_labels
+from pipelines.compare import find_runs, run_labels
+from pipelines.experiment import DEMO_MODELS
 
 SMALL = ["--set", "audio.sr=8000", "--set", "audio.duration=0.5", "--no-progress"]
 
