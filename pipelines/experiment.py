@@ -26,7 +26,8 @@ from featurestore.extraction import resolve_audio_params
 from featurestore.specs import AugmentSpec
 from pipelines import reports
 from pipelines.build import clips_in, make_ensemble, set_run_settings
-from pipelines.compare import find_runs, read_runs, report, run_labels, write_report  # noqa: F401 (old home)
+# find_runs, report, run_labels and the results names below are also importable from here, their old home
+from pipelines.compare import find_runs, read_runs, report, run_labels, write_report  # noqa: F401
 from pipelines.evaluate import _fit_params, cross_validate, grid_search, nested_grid_search
 from pipelines.plan import plan_run
 from pipelines.reporter import Reporter
@@ -149,9 +150,10 @@ class Experiment:
         self.reporter.done(folder, f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
         return folder
 
-    # ------------------------------------------------------------------ one run: plan -> features -> search -> refit -> write
+    # ------------------------------------------------------------------ one run
     def _run(self, command, plan):
-        """Cross-validate every candidate of ``plan``, refit the best on all clips, write the results folder.
+        """Plan -> features -> search -> refit -> write: cross-validate every candidate of ``plan``, refit
+        the best on all clips, write the results folder.
 
         Every check (output folder, ``--set`` kinds, candidate names, augmented copies, audio settings)
         comes before the first extraction.
