@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import estimators
 from featurestore import load_dataset
 from featurestore.errors import ParameterError
 from pipelines.experiment import Experiment
@@ -59,7 +60,7 @@ def test_a_reporter_hears_each_step_once_in_order(experiment, tmp_path, capsys):
 @pytest.mark.parametrize("kwargs, message", [
     ({"search": "best"}, "search='best' must be 'nested' or 'flat'"),
     ({"search": "flat", "inner_splits": 2}, "inner_splits=2 applies to a nested search only"),
-    ({"settings": {"stft": {"n_fftt": 64}}}, "n_fftt"),
+    ({"kind": "mel", "settings": {"mel": {"n_melz": 64}}}, "n_melz"),
 ])
 def test_a_plan_is_checked_when_made(kwargs, message):
     with pytest.raises(ParameterError, match=message):
@@ -68,7 +69,7 @@ def test_a_plan_is_checked_when_made(kwargs, message):
 
 def test_a_plan_builds_its_pipeline_and_candidates_in_pipeline_names():
     plan = plan_run("softmax", grid={"C": [0.1, 1.0]}, segments=4)
-    assert isinstance(plan, RunPlan) and plan.kind == "stft"
+    assert isinstance(plan, RunPlan) and plan.kind == estimators.get_spec("softmax").feature
     pipeline, grid = plan.build()
     assert grid == {"model__estimator__C": [0.1, 1.0]}  # inside the SegmentClassifier
     assert pipeline.get_params()["model__window"] == 4
