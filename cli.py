@@ -289,6 +289,47 @@ def verify_cache(store):
 
 
 # --------------------------------------------------------------------------- experiments
+class PrintReporter:
+    """The events of :class:`pipelines.reporter.Reporter`, printed: the command line alone prints.
+
+    Not a subclass, so that listing commands do not import ``pipelines`` (and torch); a test checks
+    that it has every event of ``Reporter``.
+    """
+
+    def audio(self, dataset, audio, overrides):
+        from pipelines.results import describe_audio
+
+        print(f"audio of {dataset}: {describe_audio(audio, overrides)}", flush=True)
+
+    def table(self, text):
+        print(text)
+
+    def section(self, title):
+        print(f"\n== {title} ==")
+
+    def refit_started(self, label, n_clips):
+        print(f"refitting {label} on all {n_clips} clips ...", flush=True)
+
+    def refit_done(self, label, seconds):
+        print(f"refitted {label} in {seconds:.1f} s", flush=True)
+
+    def saving(self, path):
+        print(f"saving the model to {path} ...", flush=True)
+
+    def saved(self, path, size_bytes, seconds):
+        print(f"saved {size_bytes / 1e6:.1f} MB in {seconds:.1f} s", flush=True)
+
+    def done(self, folder, summary):
+        print(f"{summary}; results in {folder}")
+
+    def note(self, text):
+        print(text, file=sys.stderr)
+
+    def compared(self, folder, written, n_runs=None):
+        runs = "" if n_runs is None else f" of {n_runs} runs"
+        print(f"comparison{runs} written to {folder}: {', '.join(written)}")
+
+
 def add_experiment_args(parser):
     add_dataset_args(parser)
     parser.add_argument("--feature", help="feature kind (default: the estimator's)")
@@ -312,7 +353,7 @@ def experiment_from_args(args):
     settings = parse_settings(args.set)
     folds = parse_folds(args.folds) if args.folds else None
     if args.output:
-        from pipelines.experiment import check_output
+        from pipelines.results import check_output
 
         check_output(args.output)  # before the data set is read, let alone trained on
     dataset, store = open_dataset(args), open_store(args)
@@ -326,7 +367,7 @@ def experiment_from_args(args):
                         "backend": "dask"}
         yield Experiment(dataset=dataset, store=store, settings=settings, folds=folds, seed=args.seed,
                          device=args.device, max_epochs=args.max_epochs, skip_bad=args.skip_bad,
-                         progress=not args.no_progress, output=args.output, **parallel)
+                         progress=not args.no_progress, output=args.output, reporter=PrintReporter(), **parallel)
 
 
 def cmd_grid(args):
@@ -352,9 +393,9 @@ def cmd_ensemble(args):
 
 
 def cmd_report(args):
-    from pipelines.experiment import report
+    from pipelines.compare import report
 
-    report(args.results, output=args.output)
+    report(args.results, output=args.output, reporter=PrintReporter())
 
 
 def cmd_predict(args):
@@ -378,7 +419,8 @@ def cmd_predict(args):
 def cmd_demo(args):
     from pipelines.experiment import run_demo
 
-    run_demo(store=open_store(args), n_jobs=args.n_jobs, progress=not args.no_progress, output=args.output)
+    run_demo(store=open_store(args), n_jobs=args.n_jobs, progress=not args.no_progress, output=args.output,
+             reporter=PrintReporter())
 
 
 # --------------------------------------------------------------------------- parser
@@ -527,7 +569,7 @@ def user_errors():
     """
     from featurestore.errors import FeatureStoreError
     from pipelines.cluster import ClusterError
-    from pipelines.experiment import ResultsFolderError
+    from pipelines.results import ResultsFolderError
     from pipelines.predict import ModelFileError
 
     return UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError

@@ -1,13 +1,11 @@
 """Experiments as the command line runs them: features from the store, cross-validation on the data
 set's folds, and a results folder with tables, figures, the refitted model and a summary.
 
-A results folder holds ``run.json`` (headline scores, read by ``report``), ``cv_results.csv``,
-``best_params.json``, ``folds.csv``, ``predictions.csv`` (out-of-fold), ``per_class.csv``,
-``confusion_matrix.png``, ``learning_curves.png`` (torch nets), ``skipped.csv`` (the clips left out:
-missing or unusable audio, with the reason), ``model.joblib`` and ``summary.md``.
-
-A results folder is created atomically and never shared: two runs started in the same second get
-``...-<time>`` and ``...-<time>-2``; an explicit ``output`` must be new or an empty folder.
+:class:`Experiment` orchestrates; each step is a piece with one job: :mod:`pipelines.plan` checks what
+a run does and builds its pipeline, :func:`~pipelines.evaluate.grid_search` (or
+:func:`~pipelines.evaluate.nested_grid_search`) cross-validates its candidates (``cv`` is a search over
+one), and :mod:`pipelines.results` writes the results folder. Nothing here prints: progress goes to a
+:class:`~pipelines.reporter.Reporter` (silent by default; the command line passes one that prints).
 
 Augmented copies (``--set augment.copies=2 --set augment.pitch_shift=2``, see :meth:`AugmentSpec.from_settings`)
 are extracted into the store after the main features and given to every pipeline, whose ``fit`` adds
@@ -15,131 +13,27 @@ the copies of its training clips (``augment_copies``, a parameter a grid can tun
 out-of-fold predictions and scores hold the original clips only.
 """
 
-import itertools
-import json
 import os
-import sys
 import time
-from datetime import datetime
-from pathlib import Path
 
-import joblib
-import pandas as pd
 from sklearn.base import clone
 
 import estimators
 from featurestore import extract as extract_features
-from featurestore import extract_augmented, features
-from featurestore.audio import AUDIO_DEFAULTS
-from featurestore.augment import AUGMENT_SETTINGS
+from featurestore import extract_augmented
 from featurestore.errors import ParameterError
 from featurestore.extraction import resolve_audio_params
-from featurestore.features import check_int
 from featurestore.specs import AugmentSpec
 from pipelines import reports
-from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline, pipeline_params,
-                             set_run_settings)
-from pipelines.evaluate import METRICS, _fit_params, cross_validate, grid_search, nested_grid_search
+from pipelines.build import clips_in, make_ensemble, set_run_settings
+# find_runs, report, run_labels and the results names below are also importable from here, their old home
+from pipelines.compare import find_runs, read_runs, report, run_labels, write_report  # noqa: F401
+from pipelines.evaluate import _fit_params, cross_validate, grid_search, nested_grid_search
+from pipelines.plan import plan_run
+from pipelines.reporter import Reporter
+from pipelines.results import (ResultsFolderError, check_output, dataset_label, describe_audio,  # noqa: F401
+                               new_folder, output_folder, skipped_clips, timestamp, write_run)
 from pipelines.splits import ClipSplitter
-
-
-class ResultsFolderError(Exception):
-    """A results folder cannot be written (an ``--output`` that holds files) or read (no ``run.json``)."""
-
-
-def new_folder(parent, stem):
-    """Create ``parent/stem``, or ``stem-2``, ``stem-3``... if taken, and return it.
-
-    ``mkdir`` without ``exist_ok`` either creates the folder or fails: the creation is atomic, so
-    two runs (threads or processes) never get the same folder.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
-    for n in itertools.count(1):
-        folder = parent / (stem if n == 1 else f"{stem}-{n}")
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-
-
-def check_output(output):
-    """Raise :class:`ResultsFolderError` if ``output`` exists and is not an empty folder.
-
-    Called before a run starts, so that a taken ``--output`` fails in a second, not after the training.
-    """
-    path = Path(output)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise ResultsFolderError(f"--output {path} exists and is not empty: results are never written over "
-                                 "another run's; choose a new folder")
-
-
-def output_folder(output):
-    """Create the explicit results folder ``output`` (an existing empty folder is used) and return it."""
-    path = Path(output)
-    try:
-        path.mkdir(parents=True)
-    except FileExistsError:
-        check_output(path)  # another run may have written it since this one started
-    return path
-
-
-def timestamp():
-    """Local time to the second, as used in results folder names: ``20260105-142501``."""
-    return datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-#: Layouts that read any folder or manifest: their data sets are named after that root.
-ROOT_NAMED_LAYOUTS = ("csv", "folder")
-
-
-def dataset_label(dataset):
-    """The name a data set goes by in results folder names, titles and ``run.json``'s ``dataset``.
-
-    A published data set's registry name (``urbansound8k``); for the layouts of
-    :data:`ROOT_NAMED_LAYOUTS`, the name of the root: ``birds`` for ``--root birds.csv`` or ``birds/``
-    (``run.json`` records the layout itself as ``layout``).
-    """
-    if dataset.name not in ROOT_NAMED_LAYOUTS:
-        return dataset.name
-    return dataset.root.stem if dataset.root.is_file() else dataset.root.name
-
-
-def describe_audio(audio, overrides=None):
-    """One line of the audio settings of a run, marking those set with ``--set audio.*``.
-
-    >>> describe_audio({"sr": 8000, "duration": 0.5, "pad_mode": "zero", "normalize": False}, {"sr": 8000})
-    'sr=8000 Hz (--set), duration=0.5 s, pad_mode=zero, normalize=False'
-    """
-    units = {"sr": " Hz", "duration": " s"}
-    order = [*(k for k in AUDIO_DEFAULTS if k in audio), *sorted(set(audio) - set(AUDIO_DEFAULTS))]
-    return ", ".join(f"{k}={audio[k]}{units.get(k, '')}{' (--set)' if k in (overrides or {}) else ''}"
-                     for k in order)
-
-
-def skipped_clips(dataset, feature_sets):
-    """The clips a run left out: rows of missing audio, and clips whose audio or features were unusable.
-
-    Parameters
-    ----------
-    dataset : featurestore.Dataset
-    feature_sets : list of featurestore.FeatureSet
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``clip_id``, ``path``, ``reason``; one row per clip (the first reason when several
-        feature sets skipped it).
-    """
-    rows = [*dataset.skipped, *(row for fs in feature_sets for row in fs.skipped)]
-    table = pd.DataFrame([{k: row.get(k) for k in ("clip_id", "path", "reason")} for row in rows],
-                         columns=["clip_id", "path", "reason"])
-    return table.drop_duplicates("clip_id", ignore_index=True)
 
 
 class Experiment:
@@ -170,12 +64,16 @@ class Experiment:
     skip_bad : bool
         Skip unusable audio files at extraction.
     progress : bool
+        Show progress bars (default off: a notebook sees nothing it did not ask for).
     output : str, optional
         Results folder (default ``results/<command>-<name>-<dataset>-<time>``).
+    reporter : pipelines.reporter.Reporter, optional
+        Hears of the audio settings, the search's tables, the refit, the saving and the result
+        (default: a silent one; ``progress`` alone turns on the progress bars).
     """
 
     def __init__(self, dataset, store, *, settings=None, folds=None, n_jobs=1, n_threads=None, backend=None,
-                 seed=0, device=None, max_epochs=None, skip_bad=False, progress=True, output=None):
+                 seed=0, device=None, max_epochs=None, skip_bad=False, progress=False, output=None, reporter=None):
         self.dataset = dataset
         self.store = store
         self.settings = settings or {}
@@ -189,29 +87,144 @@ class Experiment:
         self.skip_bad = skip_bad
         self.progress = progress
         self.output = output
+        self.reporter = reporter or Reporter()
+
+    # ------------------------------------------------------------------ commands
+    def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean",
+             search="nested", inner_splits=None):
+        """Grid search of estimator ``name`` (its registry grid by default); returns the results folder.
+
+        ``search="nested"`` (default) selects the parameters inside each outer training set and reports
+        the outer-fold scores of what was selected (:func:`~pipelines.evaluate.nested_grid_search`,
+        ``inner_splits`` caps its inner splits); ``"flat"`` reports the best mean over the folds it
+        selects on, labelled optimistic. Either way the saved model is the flat best, refitted on all clips.
+        """
+        grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
+        plan = plan_run(name, kind=kind, settings=self.settings, grid=grid, segments=segments, vote=vote,
+                        search=search, inner_splits=inner_splits, scoring=scoring)
+        folder, _, result = self._run("grid", plan)
+        self.reporter.done(folder, f"{search} {scoring}: {result.mean(scoring):.3f} +/- {result.std(scoring):.3f}"
+                                   f"{' (optimistic)' if search == 'flat' else ''}")
+        return folder
+
+    def cv(self, name, *, kind=None, params=None, segments=None, vote="mean"):
+        """Cross-validate one configuration of ``name``: a search over the one candidate ``params``.
+
+        Returns the results folder, whose ``run.json``, ``best_params.json`` and ``summary.md`` record
+        ``params`` as set on the pipeline.
+        """
+        grid = {key: [value] for key, value in (params or {}).items()}
+        plan = plan_run(name, kind=kind, settings=self.settings, grid=grid, segments=segments, vote=vote)
+        folder, _, result = self._run("cv", plan)
+        self.reporter.done(folder, f"accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
+        return folder
+
+    def ensemble(self, names, *, method="soft"):
+        """Cross-validate a voting or stacking ensemble of ``names``; returns the results folder."""
+        if len(names) < 2:
+            raise ParameterError(f"an ensemble needs at least two estimators, not {names}")
+        start = time.perf_counter()
+        self._check_output()
+        plans = [plan_run(name, settings=self.settings) for name in names]
+        self._check_settings([plan.kind for plan in plans])
+        augment = self._augment()
+        self._announce_audio()
+        members, sets = [], []
+        for plan in plans:
+            pipeline, _ = plan.build(self._run_settings())
+            fs = self._use_sets(pipeline, plan.kind, plan.feature_params, augment)
+            members.append((plan.estimator, pipeline))
+            sets.append(fs)
+        clips = clips_in(self.dataset, *sets)
+        model = make_ensemble(members, method, clips)
+        result = cross_validate(model, clips, splitter=self._splitter(clips), n_jobs=self.n_jobs,
+                                progress=self.progress)
+        self._release_workers()
+        label = f"{method}-{'+'.join(names)}"
+        model = self._refit(label, model, clips)
+        folder = self._folder("ensemble", label)
+        write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
+                  model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
+                  wall_time=time.perf_counter() - start, augment=augment, skipped=skipped_clips(self.dataset, sets),
+                  reporter=self.reporter)
+        self.reporter.done(folder, f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
+        return folder
+
+    # ------------------------------------------------------------------ one run
+    def _run(self, command, plan):
+        """Plan -> features -> search -> refit -> write: cross-validate every candidate of ``plan``, refit
+        the best on all clips, write the results folder.
+
+        Every check (output folder, ``--set`` kinds, candidate names, augmented copies, audio settings)
+        comes before the first extraction.
+
+        Returns
+        -------
+        folder : pathlib.Path
+        cv_results : pandas.DataFrame
+        result : CVResult
+            The best candidate's; a nested search's outer-fold scores of what each fold selected.
+        """
+        start = time.perf_counter()
+        self._check_output()
+        pipeline, grid = plan.build(self._run_settings())
+        self._check_settings([plan.kind])
+        augment = self._augment(grid)
+        self._announce_audio()
+        fs = self._use_sets(pipeline, plan.kind, plan.feature_params, augment)
+        clips = clips_in(self.dataset, fs)
+        cv_results, result, best_params, nested = self._search(command, plan, pipeline, grid, clips)
+        self._release_workers()
+        self.reporter.table(reports.format_cv_table(cv_results, metric=plan.scoring,
+                                                    label=reports.FLAT_LABEL if plan.search else None))
+        if nested is not None:
+            self.reporter.table("\n" + reports.format_selection_table(nested.selected_params(), plan.scoring))
+        # the saved model: the flat best over all folds, refitted on all clips (also after a nested search)
+        model = self._refit(plan.estimator, clone(pipeline).set_params(**best_params), clips)
+        folder = self._folder(command, plan.estimator)
+        write_run(folder, name=plan.estimator, estimator=plan.estimator, kind=plan.kind, result=result, model=model,
+                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
+                  scoring=plan.scoring, augment=augment, skipped=skipped_clips(self.dataset, [fs]),
+                  search=plan.search, nested=nested, reporter=self.reporter)
+        return folder, cv_results, result
+
+    def _search(self, command, plan, pipeline, grid, clips):
+        """Cross-validate the candidates ``grid`` of ``pipeline`` on ``clips``, nested or flat.
+
+        Returns
+        -------
+        cv_results : pandas.DataFrame
+            One row per candidate (the flat search's, also for a nested one).
+        result : CVResult
+            The flat best's; a nested search's outer-fold scores of what each fold selected.
+        best_params : dict
+            The flat best's parameters, in the pipeline's names: those of the saved model.
+        nested : NestedResult or None
+        """
+        splitter = self._splitter(clips)
+        if plan.search == "nested":
+            nested = nested_grid_search(pipeline, grid, clips, splitter=splitter, scoring=plan.scoring,
+                                        inner_splits=plan.inner_splits, n_jobs=self.n_jobs, refit=False,
+                                        progress=self.progress, desc=f"{command} (nested)")
+            return nested.cv_results, nested.result, nested.flat[nested.best_index].params, nested
+        cv_results, results, best, _ = grid_search(pipeline, grid, clips, splitter=splitter, scoring=plan.scoring,
+                                                   n_jobs=self.n_jobs, refit=False, progress=self.progress,
+                                                   desc=command)
+        return cv_results, results[best], results[best].params, None
 
     # ------------------------------------------------------------------ building blocks
-    def _pipeline(self, name, kind=None, params=None, segments=None, vote="mean"):
-        """Pipeline of estimator ``name`` with validated parameters, and its feature kind/params.
-
-        The feature set is not extracted yet: every parameter is checked first.
-        """
-        kind = kind or estimators.get_spec(name).feature
-        kind, feature_params = feature_params_for(name, kind, self.settings.get(kind))
-        features.resolve_params(kind, feature_params)  # unknown feature parameter: fail now
+    def _run_settings(self):
+        """The settings every estimator that declares them gets: seed, device, epochs, threads per fit."""
         # parallel fits share the cores: torch must not start a thread per core in each
         n_threads = self.n_threads or max(1, (os.cpu_count() or 1) // max(1, self.n_jobs))
-        settings = {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs,
-                    "n_threads": n_threads}  # each reaches the estimators that declare it
-        pipeline = make_pipeline(name, None, segment_window=segments, vote=vote, run_settings=settings)
-        pipeline.set_params(**self._user_params(pipeline, params or {}, name))
-        return pipeline, kind, feature_params
+        return {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs,
+                "n_threads": n_threads}
 
     def _check_settings(self, kinds):
         stray = set(self.settings) - set(kinds) - {"audio", "augment"}
         if stray:
             raise ParameterError(f"--set names feature kind {sorted(stray)[0]!r}, which this run does not use "
-                             f"(it uses {', '.join(sorted(set(kinds)))})")
+                                 f"(it uses {', '.join(sorted(set(kinds)))})")
 
     def _augment(self, params=None):
         """The augmented copies of ``--set augment.*`` (None without), checked with the ``augment_copies``
@@ -263,19 +276,9 @@ class Experiment:
         return new_folder("results", f"{command}-{name}-{dataset_label(self.dataset)}-{timestamp()}")
 
     def _announce_audio(self):
-        """Validate the audio settings of ``--set audio.*`` and print them, once per run, before extracting."""
+        """Validate the audio settings of ``--set audio.*`` and report them, once per run, before extracting."""
         overrides = self.settings.get("audio")
-        audio = resolve_audio_params(self.dataset, overrides)
-        print(f"audio of {dataset_label(self.dataset)}: {describe_audio(audio, overrides)}", flush=True)
-
-    @staticmethod
-    def _user_params(pipeline, params, name):
-        """:func:`~pipelines.build.pipeline_params` of the names a user typed; an unknown one is a
-        :class:`ParameterError` (one line, not a traceback)."""
-        try:
-            return pipeline_params(pipeline, params, name)
-        except ValueError as exc:
-            raise ParameterError(str(exc)) from exc
+        self.reporter.audio(dataset_label(self.dataset), resolve_audio_params(self.dataset, overrides), overrides)
 
     def _release_workers(self):
         """Shut down joblib's process workers once a cross-validation is done.
@@ -293,346 +296,13 @@ class Experiment:
             get_reusable_executor(reuse=True).shutdown(wait=True)
 
     def _refit(self, label, model, clips):
-        """Fit ``model`` on all clips, saying so: after the progress bar ends this can take minutes."""
-        print(f"refitting {label} on all {len(clips)} clips ...", flush=True)
+        """Fit ``model`` on all clips, telling the reporter: after the progress bar ends this can take minutes."""
+        self.reporter.refit_started(label, len(clips))
         start = time.perf_counter()
         X, y = clips["clip_id"].to_numpy(dtype=str), clips["label"].to_numpy()
         model.fit(X, y, **_fit_params(model, clips["group"].to_numpy()))
-        print(f"refitted {label} in {time.perf_counter() - start:.1f} s", flush=True)
+        self.reporter.refit_done(label, time.perf_counter() - start)
         return model
-
-    def _search(self, command, name, kind, grid, *, scoring="accuracy", segments=None, vote="mean", search=None,
-                inner_splits=None):
-        """Cross-validate every candidate of ``grid``, refit the best on all clips, write the results folder.
-
-        ``search`` is a grid's: "nested" (:func:`~pipelines.evaluate.nested_grid_search`, at most
-        ``inner_splits`` inner splits) or "flat"; None for ``cv``'s one candidate.
-
-        Returns
-        -------
-        folder : pathlib.Path
-        cv_results : pandas.DataFrame
-        result : CVResult
-            The best candidate's; a nested search's outer-fold scores of what each fold selected.
-        """
-        start = time.perf_counter()
-        self._check_output()
-        pipeline, kind, feature_params = self._pipeline(name, kind, segments=segments, vote=vote)
-        self._check_settings([kind])
-        grid = self._user_params(pipeline, grid, name)
-        augment = self._augment(grid)
-        self._announce_audio()
-        fs = self._use_sets(pipeline, kind, feature_params, augment)
-        clips = clips_in(self.dataset, fs)
-        nested = None
-        if search == "nested":
-            nested = nested_grid_search(pipeline, grid, clips, splitter=self._splitter(clips), scoring=scoring,
-                                        inner_splits=inner_splits, n_jobs=self.n_jobs, refit=False,
-                                        progress=self.progress, desc=f"{command} (nested)")
-            cv_results, result = nested.cv_results, nested.result
-            best_params = nested.flat[nested.best_index].params
-        else:
-            cv_results, results, best, _ = grid_search(pipeline, grid, clips, splitter=self._splitter(clips),
-                                                       scoring=scoring, n_jobs=self.n_jobs, refit=False,
-                                                       progress=self.progress, desc=command)
-            result, best_params = results[best], results[best].params
-        self._release_workers()
-        print(reports.format_cv_table(cv_results, metric=scoring, label=reports.FLAT_LABEL if search else None))
-        if nested is not None:
-            print("\n" + reports.format_selection_table(nested.selected_params(), scoring))
-        # the saved model: the flat best over all folds, refitted on all clips (also after a nested search)
-        model = self._refit(name, clone(pipeline).set_params(**best_params), clips)
-        folder = self._folder(command, name)
-        write_run(folder, name=name, estimator=name, kind=kind, result=result, model=model,
-                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
-                  scoring=scoring, augment=augment, skipped=skipped_clips(self.dataset, [fs]), search=search,
-                  nested=nested)
-        return folder, cv_results, result
-
-    # ------------------------------------------------------------------ commands
-    def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean",
-             search="nested", inner_splits=None):
-        """Grid search of estimator ``name`` (its registry grid by default); returns the results folder.
-
-        ``search="nested"`` (default) selects the parameters inside each outer training set and reports
-        the outer-fold scores of what was selected (:func:`~pipelines.evaluate.nested_grid_search`,
-        ``inner_splits`` caps its inner splits); ``"flat"`` reports the best mean over the folds it
-        selects on, labelled optimistic. Either way the saved model is the flat best, refitted on all clips.
-        """
-        if search not in ("nested", "flat"):
-            raise ParameterError(f"search={search!r} must be 'nested' or 'flat'")
-        if check_int("inner_splits", inner_splits, allow_none=True) is not None and search == "flat":
-            raise ParameterError(f"inner_splits={inner_splits} applies to a nested search only, not search='flat'")
-        grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
-        folder, _, result = self._search("grid", name, kind, grid, scoring=scoring, segments=segments, vote=vote,
-                                         search=search, inner_splits=inner_splits)
-        print(f"{search} {scoring}: {result.mean(scoring):.3f} +/- {result.std(scoring):.3f}"
-              f"{' (optimistic)' if search == 'flat' else ''}; results in {folder}")
-        return folder
-
-    def cv(self, name, *, kind=None, params=None, segments=None, vote="mean"):
-        """Cross-validate one configuration of ``name``: a search over the one candidate ``params``.
-
-        Returns the results folder, whose ``run.json``, ``best_params.json`` and ``summary.md`` record
-        ``params`` as set on the pipeline.
-        """
-        grid = {key: [value] for key, value in (params or {}).items()}
-        folder, _, result = self._search("cv", name, kind, grid, segments=segments, vote=vote)
-        print(f"accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}; results in {folder}")
-        return folder
-
-    def ensemble(self, names, *, method="soft"):
-        """Cross-validate a voting or stacking ensemble of ``names``; returns the results folder."""
-        if len(names) < 2:
-            raise ParameterError(f"an ensemble needs at least two estimators, not {names}")
-        start = time.perf_counter()
-        self._check_output()
-        built = [self._pipeline(name) for name in names]
-        self._check_settings([kind for _, kind, _ in built])
-        augment = self._augment()
-        self._announce_audio()
-        members, sets = [], []
-        for name, (pipeline, kind, feature_params) in zip(names, built):
-            fs = self._use_sets(pipeline, kind, feature_params, augment)
-            members.append((name, pipeline))
-            sets.append(fs)
-        clips = clips_in(self.dataset, *sets)
-        model = make_ensemble(members, method, clips)
-        result = cross_validate(model, clips, splitter=self._splitter(clips), n_jobs=self.n_jobs,
-                                progress=self.progress)
-        self._release_workers()
-        label = f"{method}-{'+'.join(names)}"
-        model = self._refit(label, model, clips)
-        folder = self._folder("ensemble", label)
-        write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
-                  model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
-                  wall_time=time.perf_counter() - start, augment=augment, skipped=skipped_clips(self.dataset, sets))
-        print(f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}; results in {folder}")
-        return folder
-
-
-def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
-              scoring="accuracy", augment=None, skipped=None, search=None, nested=None):
-    """Write a results folder (see the module docstring).
-
-    ``augment`` (an :class:`~featurestore.specs.AugmentSpec`) is recorded as ``augmentation`` in ``run.json``
-    (``copies``, ``seed`` and the bounds; null without) and described in ``summary.md``.
-    ``skipped`` (from :func:`skipped_clips`; none when omitted) is written to ``skipped.csv``, counted
-    as ``n_skipped`` in ``run.json`` and stated in ``summary.md``, so that a score says what it was
-    computed on. A grid's ``search`` ("nested" or "flat") is recorded as ``nested: true/false``; a nested
-    search (:class:`~pipelines.evaluate.NestedResult`) adds ``selected_params`` per outer fold, and its
-    ``result`` holds the outer-fold scores of what was selected (the headline ``mean_<metric>``).
-    """
-    folder = Path(folder)
-    data = dataset_label(dataset)
-    if skipped is None:
-        skipped = skipped_clips(dataset, [])
-    skipped.to_csv(folder / "skipped.csv", index=False)
-    labels = sorted(result.predictions["label"].unique())
-    if cv_results is not None:
-        table = cv_results.copy()
-        table["params"] = table["params"].map(lambda p: json.dumps(p, default=str))
-        table.to_csv(folder / "cv_results.csv", index=False)
-    (folder / "best_params.json").write_text(json.dumps(result.params, indent=2, default=str))
-    folds = result.folds.copy()
-    if "params" in folds:  # a nested search's selected parameters, one dict per fold
-        folds["params"] = folds["params"].map(lambda p: json.dumps(p, default=str))
-    folds.to_csv(folder / "folds.csv", index=False)
-    result.predictions.to_csv(folder / "predictions.csv", index=False)
-    per_class = reports.per_class_report(result.predictions["label"], result.predictions["prediction"], labels)
-    per_class.to_csv(folder / "per_class.csv")
-    reports.plot_confusion_matrix(result.predictions["label"], result.predictions["prediction"], labels,
-                                  folder / "confusion_matrix.png", title=f"{name} on {data} (out-of-fold)")
-    figures = ["confusion_matrix.png"]
-    if any(result.histories):
-        reports.plot_learning_curves(result.histories, folder / "learning_curves.png", title=name)
-        figures.append("learning_curves.png")
-    _save_model(folder / "model.joblib", {"model": model, "audio": feature_set.audio, "estimator": estimator,
-                                          "feature": kind, "dataset": data, "classes": labels})
-    augmentation = None
-    if augment:
-        augmentation = augment.settings()
-    run = {"name": name, "estimator": estimator, "feature": kind, "dataset": data, "layout": dataset.name,
-           "audio": feature_set.audio,
-           "n_clips": int(len(result.predictions)), "folds": [int(f) for f in result.folds["fold"]],
-           "n_skipped": len(skipped), "params": result.params, "augmentation": augmentation, "wall_time": wall_time,
-           **result.summary()}
-    if search is not None:
-        run["nested"] = search == "nested"
-    if nested is not None:
-        run["selected_params"] = nested.selected_params()
-    (folder / "run.json").write_text(json.dumps(run, indent=2, default=str))
-    headline = ", ".join(f"{m} {run[f'mean_{m}']:.3f} +/- {run[f'std_{m}']:.3f}" for m in METRICS)
-    sections = {
-        "Result": f"{name} ({kind} features) on {data}, {len(result.folds)} test folds: {headline}.",
-        "Clips": _describe_clips(run["n_clips"], skipped),
-        "Audio": describe_audio(feature_set.audio),
-        "Best parameters": f"`{json.dumps(result.params, default=str)}`",
-        "Augmentation": _describe_augmentation(augmentation, result.params),
-        "Per fold": "```\n" + result.folds.drop(columns="params", errors="ignore").to_string(index=False) + "\n```",
-        "Per class": "```\n" + per_class.to_string() + "\n```",
-        "Figures": "\n".join(f"![{f}]({f})" for f in figures),
-    }
-    if augmentation is None:
-        del sections["Augmentation"]
-    if search is not None:  # a grid: which score the headline is; where the saved model's parameters come from
-        label = reports.NESTED_LABEL if search == "nested" else reports.FLAT_LABEL
-        sections["Result"] = f"Grid search, {label}. " + sections["Result"]
-        if nested is not None:
-            sections["Result"] += ("\n\n```\n" + reports.format_selection_table(nested.selected_params(), scoring)
-                                   + "\n```")
-        sections["Best parameters"] = ("The saved model's, selected by the flat search over all folds and "
-                                       f"refitted on all clips: {sections['Best parameters']}")
-    if cv_results is not None:
-        label = reports.FLAT_LABEL if search is not None else None
-        text = reports.format_cv_table(cv_results, metric=scoring, label=label)
-        sections["Parameter sets"] = "```\n" + text + "\n```"
-    (folder / "summary.md").write_text(reports.summary_markdown(f"{name} on {data}", sections))
-    return run
-
-
-def _save_model(path, bundle):
-    """``joblib.dump`` of ``bundle``, saying so: a large ensemble takes a while to write."""
-    print(f"saving the model to {path} ...", flush=True)
-    start = time.perf_counter()
-    joblib.dump(bundle, path)
-    print(f"saved {path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s", flush=True)
-
-
-def _describe_clips(n_clips, skipped):
-    if len(skipped) == 0:
-        return f"Scores are computed on {n_clips} clips; none was skipped."
-    reasons = ", ".join(f"{count} {reason}" for reason, count in skipped["reason"].value_counts().items())
-    return (f"Scores are computed on {n_clips} clips; {len(skipped)} clips were skipped ({reasons}) and are "
-            "listed in [skipped.csv](skipped.csv).")
-
-
-def _describe_augmentation(augmentation, params):
-    if augmentation is None:
-        return ""
-    bounds = {k: v for k, v in augmentation.items() if k not in AUGMENT_SETTINGS and v not in (0.0, None)}
-    used = params.get("augment_copies", augmentation["copies"])
-    used = augmentation["copies"] if used is None else used
-    return (f"{augmentation['copies']} stored augmented copies per clip (seed {augmentation['seed']}; "
-            f"{', '.join(f'{k}={v:g}' for k, v in bounds.items())}); these results train on {used} per "
-            "training clip. Copies are added inside each fit to the training folds only: test folds, "
-            "out-of-fold predictions and scores use the original clips.")
-
-
-def find_runs(paths):
-    """The results folders among ``paths``, as a shell glob (``results/*``) gives them.
-
-    A results folder (one with ``run.json``) stands for itself; a folder of results folders (a demo's)
-    stands for the runs in it; anything else is left out with a note.
-
-    Returns
-    -------
-    runs : list of (pathlib.Path, int)
-        Each folder, once, and how many trailing parts of its path name it at least (2 for a run
-        inside a demo folder: ``demo-20260105-142501/svm``).
-    notes : list of str
-        One line per path left out, saying why.
-    """
-    runs, notes, seen = [], [], set()
-    for path in map(Path, paths):
-        if (path / "run.json").is_file():
-            found = [(path, 1)]
-        elif path.is_dir():
-            found = [(run.parent, 2) for run in sorted(path.glob("*/run.json"))]
-            if not found:
-                notes.append(f"skipped {path}: a folder without run.json and without results folders in it")
-        else:
-            found = []
-            notes.append(f"skipped {path}: {'not a folder' if path.exists() else 'does not exist'}")
-        for folder, depth in found:
-            if folder.resolve() not in seen:
-                seen.add(folder.resolve())
-                runs.append((folder, depth))
-    return runs, notes
-
-
-def run_labels(runs):
-    """Labels telling the runs of :func:`find_runs` apart: the last parts of their paths, as few as can.
-
-    >>> run_labels([(Path("results/demo-1/svm"), 2), (Path("results/cv-svm-demo-1"), 1)])
-    ['demo-1/svm', 'cv-svm-demo-1']
-    >>> run_labels([(Path("a/run"), 1), (Path("b/run"), 1), (Path("c/other"), 1)])
-    ['a/run', 'b/run', 'other']
-    """
-    parts = [folder.resolve().parts for folder, _ in runs]
-    depths = [depth for _, depth in runs]
-    while True:
-        labels = ["/".join(p[-d:]) for p, d in zip(parts, depths)]
-        clashing = [i for i, label in enumerate(labels) if labels.count(label) > 1 and depths[i] < len(parts[i])]
-        if not clashing:  # folders are distinct, so their full paths never clash
-            return labels
-        for i in clashing:
-            depths[i] += 1
-
-
-def read_runs(paths):
-    """The ``run.json`` of every run of :func:`find_runs`, with its label as ``run``; notes on stderr."""
-    runs, notes = find_runs(paths)
-    for note in notes:
-        print(note, file=sys.stderr)
-    if not runs:
-        raise ResultsFolderError(f"no results folder among {', '.join(map(str, paths))}: a results folder holds "
-                                 "run.json, a demo folder holds results folders")
-    records = []
-    for (folder, _), label in zip(runs, run_labels(runs)):
-        try:
-            records.append({**json.loads((folder / "run.json").read_text()), "run": label})
-        except json.JSONDecodeError as exc:
-            raise ResultsFolderError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
-    return records
-
-
-def write_report(folder, table, title="Comparison of runs"):
-    """Write ``comparison.csv``, ``comparison.md`` and a bar chart per data set into ``folder``.
-
-    The chart is ``comparison.png`` for runs of one data set, else ``comparison-<data set>.png`` each.
-
-    Returns
-    -------
-    list of str
-        The names of the files written.
-    """
-    folder = Path(folder)
-    table.to_csv(folder / "comparison.csv", index=False)
-    (folder / "comparison.md").write_text(reports.comparison_markdown(table, title))
-    written = ["comparison.csv", "comparison.md"]
-    groups = reports.comparison_groups(table)
-    for name, rows in groups:
-        figure = "comparison.png" if len(groups) == 1 else f"comparison-{name or 'unknown'}.png"
-        reports.plot_comparison(rows, folder / figure, title=f"{title} on {name}" if name else title)
-        written.append(figure)
-    return written
-
-
-def report(paths, *, output=None):
-    """Print one comparison of the runs among ``paths`` (see :func:`find_runs`) and write it to a new folder.
-
-    Parameters
-    ----------
-    paths : list of str
-        Results folders, or folders of them, as a shell glob gives them.
-    output : str, optional
-        The folder to write, new or empty (default ``results/report-<time>``): a report never writes
-        over another run's files.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`pipelines.reports.comparison_table` of the runs.
-    """
-    if output:
-        check_output(output)
-    table = reports.comparison_table(read_runs(paths))
-    print(reports.format_comparison(table))
-    folder = output_folder(output) if output else new_folder("results", f"report-{timestamp()}")
-    written = write_report(folder, table)
-    print(f"comparison of {len(table)} runs written to {folder}: {', '.join(written)}")
-    return table
 
 
 DEMO_MODELS = (
@@ -645,22 +315,27 @@ DEMO_MODELS = (
 )
 
 
-def run_demo(*, store, n_jobs=1, progress=True, output=None):
-    """The main job: extract the demo data's features, cross-validate a few models, compare them."""
+def run_demo(*, store, n_jobs=1, progress=False, output=None, reporter=None):
+    """The main job: extract the demo data's features, cross-validate a few models, compare them.
+
+    ``reporter`` (a :class:`~pipelines.reporter.Reporter`; silent by default) hears of each model's
+    run and of the comparison. Returns the comparison table (:func:`pipelines.reports.comparison_table`).
+    """
     from featurestore import load_dataset
 
+    reporter = reporter or Reporter()
     if output:
         check_output(output)
     dataset = load_dataset("demo", store.root / "datasets" / "demo")
     root = output_folder(output) if output else new_folder("results", f"demo-{timestamp()}")
     folders = []
     for name, params, window in DEMO_MODELS:
-        experiment = Experiment(dataset, store, n_jobs=n_jobs, progress=progress, output=str(root / name))
-        print(f"\n== {name} ==")
+        experiment = Experiment(dataset, store, n_jobs=n_jobs, progress=progress, output=str(root / name),
+                                reporter=reporter)
+        reporter.section(name)
         folders.append(experiment.cv(name, params=params, segments=window))
-    print("\n== comparison ==")
-    table = reports.comparison_table(read_runs(folders))
-    print(reports.format_comparison(table))
-    written = write_report(root, table, title="Demo")
-    print(f"comparison written to {root}: {', '.join(written)}")
+    reporter.section("comparison")
+    table = reports.comparison_table(read_runs(folders, reporter))
+    reporter.table(reports.format_comparison(table))
+    reporter.compared(root, write_report(root, table, title="Demo"))
     return table

@@ -19,7 +19,7 @@ class ModelFileError(Exception):
 
 
 def load_model(path):
-    """Read a ``model.joblib`` written by an experiment (see :func:`pipelines.experiment.write_run`).
+    """Read a ``model.joblib`` written by an experiment (see :func:`pipelines.results.write_run`).
 
     Parameters
     ----------

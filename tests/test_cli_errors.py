@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from cli import main
-from pipelines.experiment import ResultsFolderError, check_output, new_folder
+from pipelines.results import ResultsFolderError, check_output, new_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--set", "audio.sr=8000", "--set", "audio.duration=0.5", "--no-progress"]
@@ -61,7 +61,7 @@ def test_concurrent_runs_get_distinct_folders(tmp_path):
 
 
 def test_concurrent_processes_get_distinct_folders(tmp_path):
-    code = ("import sys; from pipelines.experiment import new_folder; "
+    code = ("import sys; from pipelines.results import new_folder; "
             "print(new_folder(sys.argv[1], 'grid-lstm-demo-20260101-120000'))")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
                               text=True) for _ in range(4)]

@@ -4,12 +4,15 @@ root, the audio settings of a run recorded, and a --help with examples for every
 import argparse
 import json
 import os
+import re
 
 import pandas as pd
 import pytest
 
-from cli import DEFAULT_N_JOBS, build_parser, main
-from pipelines.experiment import DEMO_MODELS, find_runs, run_labels
+from cli import DEFAULT_N_JOBS, PrintReporter, build_parser, main
+from pipelines.compare import find_runs, run_labels
+from pipelines.experiment import DEMO_MODELS
+from pipelines.reporter import Reporter
 
 SMALL = ["--set", "audio.sr=8000", "--set", "audio.duration=0.5", "--no-progress"]
 
@@ -173,3 +176,29 @@ def test_grid_help_example_runs(capsys, urbansound_root, tmp_path):
     assert code == 0, err
     assert len(pd.read_csv(tmp_path / "grid" / "cv_results.csv")) == 6  # 3 C x 2 kernels
     assert os.path.isfile(tmp_path / "grid" / "model.joblib")
+
+
+# --------------------------------------------------------------------------- what the command line prints
+def test_print_reporter_prints_every_event():
+    events = {name for name in vars(Reporter) if not name.startswith("_")}
+    assert events and events <= {name for name in vars(PrintReporter) if not name.startswith("_")}
+
+
+def test_cv_prints_the_same_lines(capsys, urbansound_root, tmp_path):
+    """The lines cv printed when Experiment printed itself, now printed by cli.PrintReporter alone."""
+    folder = tmp_path / "run"
+    out = cv(capsys, urbansound_root, tmp_path / "cache", "--output", folder, "--params", "C=0.5")
+    run_info = json.loads((folder / "run.json").read_text())
+    lines = out.splitlines()
+    assert lines[0] == ("audio of urbansound8k: sr=8000 Hz (--set), duration=0.5 s (--set), pad_mode=zero, "
+                        "normalize=False")
+    assert lines[1].startswith("rank  parameters (model__...)  accuracy")  # the cv table
+    expected = [
+        "refitting softmax on all 36 clips ...",
+        r"refitted softmax in \d+\.\d s",
+        f"saving the model to {re.escape(str(folder / 'model.joblib'))} ...",
+        r"saved \d+\.\d MB in \d+\.\d s",
+        re.escape(f"accuracy {run_info['mean_accuracy']:.3f} +/- {run_info['std_accuracy']:.3f}; results in {folder}"),
+    ]
+    tail = lines[-len(expected):]
+    assert all(re.fullmatch(pattern, line) for pattern, line in zip(expected, tail)), tail

@@ -1,0 +1,134 @@
+"""The ``report`` command: find the runs among some paths, compare them, write the comparison to a new folder."""
+
+import json
+from pathlib import Path
+
+from pipelines import reports
+from pipelines.reporter import Reporter
+from pipelines.results import ResultsFolderError, check_output, new_folder, output_folder, timestamp
+
+
+def find_runs(paths):
+    """The results folders among ``paths``, as a shell glob (``results/*``) gives them.
+
+    A results folder (one with ``run.json``) stands for itself; a folder of results folders (a demo's)
+    stands for the runs in it; anything else is left out with a note.
+
+    Returns
+    -------
+    runs : list of (pathlib.Path, int)
+        Each folder, once, and how many trailing parts of its path name it at least (2 for a run
+        inside a demo folder: ``demo-20260105-142501/svm``).
+    notes : list of str
+        One line per path left out, saying why.
+    """
+    runs, notes, seen = [], [], set()
+    for path in map(Path, paths):
+        if (path / "run.json").is_file():
+            found = [(path, 1)]
+        elif path.is_dir():
+            found = [(run.parent, 2) for run in sorted(path.glob("*/run.json"))]
+            if not found:
+                notes.append(f"skipped {path}: a folder without run.json and without results folders in it")
+        else:
+            found = []
+            notes.append(f"skipped {path}: {'not a folder' if path.exists() else 'does not exist'}")
+        for folder, depth in found:
+            if folder.resolve() not in seen:
+                seen.add(folder.resolve())
+                runs.append((folder, depth))
+    return runs, notes
+
+
+def run_labels(runs):
+    """Labels telling the runs of :func:`find_runs` apart: the last parts of their paths, as few as can.
+
+    >>> run_labels([(Path("results/demo-1/svm"), 2), (Path("results/cv-svm-demo-1"), 1)])
+    ['demo-1/svm', 'cv-svm-demo-1']
+    >>> run_labels([(Path("a/run"), 1), (Path("b/run"), 1), (Path("c/other"), 1)])
+    ['a/run', 'b/run', 'other']
+    """
+    parts = [folder.resolve().parts for folder, _ in runs]
+    depths = [depth for _, depth in runs]
+    while True:
+        labels = ["/".join(p[-d:]) for p, d in zip(parts, depths)]
+        clashing = [i for i, label in enumerate(labels) if labels.count(label) > 1 and depths[i] < len(parts[i])]
+        if not clashing:  # folders are distinct, so their full paths never clash
+            return labels
+        for i in clashing:
+            depths[i] += 1
+
+
+def read_runs(paths, reporter=None):
+    """The ``run.json`` of every run of :func:`find_runs`, with its label as ``run``.
+
+    The notes of :func:`find_runs` (paths left out) go to ``reporter.note``
+    (a :class:`~pipelines.reporter.Reporter`; silent by default).
+
+    Returns
+    -------
+    list of dict
+    """
+    runs, notes = find_runs(paths)
+    for note in notes:
+        (reporter or Reporter()).note(note)
+    if not runs:
+        raise ResultsFolderError(f"no results folder among {', '.join(map(str, paths))}: a results folder holds "
+                                 "run.json, a demo folder holds results folders")
+    records = []
+    for (folder, _), label in zip(runs, run_labels(runs)):
+        try:
+            records.append({**json.loads((folder / "run.json").read_text()), "run": label})
+        except json.JSONDecodeError as exc:
+            raise ResultsFolderError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
+    return records
+
+
+def write_report(folder, table, title="Comparison of runs"):
+    """Write ``comparison.csv``, ``comparison.md`` and a bar chart per data set into ``folder``.
+
+    The chart is ``comparison.png`` for runs of one data set, else ``comparison-<data set>.png`` each.
+
+    Returns
+    -------
+    list of str
+        The names of the files written.
+    """
+    folder = Path(folder)
+    table.to_csv(folder / "comparison.csv", index=False)
+    (folder / "comparison.md").write_text(reports.comparison_markdown(table, title))
+    written = ["comparison.csv", "comparison.md"]
+    groups = reports.comparison_groups(table)
+    for name, rows in groups:
+        figure = "comparison.png" if len(groups) == 1 else f"comparison-{name or 'unknown'}.png"
+        reports.plot_comparison(rows, folder / figure, title=f"{title} on {name}" if name else title)
+        written.append(figure)
+    return written
+
+
+def report(paths, *, output=None, reporter=None):
+    """Compare the runs among ``paths`` (see :func:`find_runs`) and write the comparison to a new folder.
+
+    Parameters
+    ----------
+    paths : list of str
+        Results folders, or folders of them, as a shell glob gives them.
+    output : str, optional
+        The folder to write, new or empty (default ``results/report-<time>``): a report never writes
+        over another run's files.
+    reporter : pipelines.reporter.Reporter, optional
+        Hears of the paths left out, the comparison table and the files written (silent by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`pipelines.reports.comparison_table` of the runs.
+    """
+    if output:
+        check_output(output)
+    reporter = reporter or Reporter()
+    table = reports.comparison_table(read_runs(paths, reporter))
+    reporter.table(reports.format_comparison(table))
+    folder = output_folder(output) if output else new_folder("results", f"report-{timestamp()}")
+    reporter.compared(folder, write_report(folder, table), n_runs=len(table))
+    return table
