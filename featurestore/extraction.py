@@ -217,9 +217,9 @@ def check_kinds(kinds, audio):
         Resolved audio settings; a clip of ``duration`` seconds (1 s when None) at ``sr``.
     """
     silence = np.zeros((1, round(audio["sr"] * (audio["duration"] or 1.0))), dtype=np.float32)
-    with shared_intermediates():
-        for kind, params in kinds.items():
-            features.get(kind).compute(silence, sr=audio["sr"], **params)
+    memo = features.Memo()
+    for kind, params in kinds.items():
+        features.get(kind).compute(silence, sr=audio["sr"], memo=memo, **params)
 
 
 def _stored_set(store, dataset, kind, params, audio, dtype, augment):
