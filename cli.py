@@ -2,7 +2,7 @@ r"""Command line of the audio classification toolkit.
 
     python cli.py demo                                  # the main job: four models on the built-in demo data
     python cli.py extract --dataset urbansound8k --root PATH --features mel,mfcc --n-jobs 2
-    python cli.py grid --estimator lstm                 # grid search (demo data by default)
+    python cli.py grid --estimator lstm                 # nested grid search (demo data by default)
     python cli.py cv --estimator svm                    # one configuration across the folds
     python cli.py ensemble --estimators svm,piczak,lstm --method soft
     python cli.py grid --estimator svm --scheduler tcp://HOST:8786   # on a Dask cluster (extract, cv too)
@@ -334,7 +334,7 @@ def cmd_grid(args):
     grid = parse_param_grid(args.param_grid) if args.param_grid else None
     with experiment_from_args(args) as experiment:
         experiment.grid(args.estimator, kind=args.feature, param_grid=grid, scoring=args.scoring,
-                        segments=args.segments, vote=args.vote)
+                        segments=args.segments, vote=args.vote, search=args.search, inner_splits=args.inner_splits)
 
 
 def cmd_cv(args):
@@ -405,7 +405,9 @@ EXTRACT_EXAMPLES = """  cli.py extract --dataset urbansound8k --root ~/data/Urba
 GRID_EXAMPLES = """  cli.py grid --estimator lstm                       # its default grid, on the demo data
   cli.py grid --estimator svm --param-grid 'C=0.1,1,10' --param-grid 'kernel=linear,rbf'
   cli.py grid --estimator cnn --param-grid '{"lr": [0.01, 0.001]}' --max-epochs 5 --folds 1,2
-  cli.py grid --estimator svm --dataset esc50 --root ~/data/ESC-50 --scoring balanced_accuracy"""
+  cli.py grid --estimator svm --dataset esc50 --root ~/data/ESC-50 --scoring balanced_accuracy
+  cli.py grid --estimator svm --dataset urbansound8k --root ~/data/UrbanSound8K --inner-splits 3
+  cli.py grid --estimator svm --search flat         # optimistic: selected and scored on the same folds"""
 
 CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator lstm --params hidden_size=150 --params pooling=mean
@@ -476,6 +478,12 @@ def build_parser():
                         "lists it")
     p.add_argument("--scoring", default="accuracy", choices=["accuracy", "balanced_accuracy", "f1_macro"],
                    help="metric that picks the best parameters (default accuracy)")
+    p.add_argument("--search", choices=["nested", "flat"], default="nested",
+                   help="nested (default): select inside each outer training set, report the outer-fold score "
+                        "of what was selected; flat: select and score on the same folds (optimistic, cheaper)")
+    p.add_argument("--inner-splits", type=int, metavar="N",
+                   help="nested: at most N inner splits per outer fold (default: all remaining folds); "
+                        "the search costs (N + 1) times a flat one")
     add_experiment_args(p)
     p.set_defaults(func=cmd_grid)
 

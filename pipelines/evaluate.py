@@ -4,6 +4,10 @@ scikit-learn's ``GridSearchCV`` works with these pipelines and splitters as they
 it). This module runs the same protocol in one loop over (parameter set, fold) so that it can keep
 what reports need and ``GridSearchCV`` drops: out-of-fold predictions for confusion matrices and
 per-class scores, window-level scores of segment voting, and the training histories of torch nets.
+
+:func:`grid_search` is the flat search: its best mean is selected and scored on the same folds, so it
+is optimistic. :func:`nested_grid_search` selects inside each outer training set and reports the
+outer-fold scores of what was selected (nested cross-validation), in the same single joblib call.
 """
 
 import inspect
@@ -128,6 +132,47 @@ def _split_labels(splitter, X):
     return [f if f is not None else i + 1 for i, f in enumerate(folds)]
 
 
+def _splits(splitter, X):
+    """``(train, test, fold)`` of each split of ``X``: row indices and the test fold's number (1 to k for k-fold)."""
+    return [(train, test, label) for (train, test), label in zip(splitter.split(X), _split_labels(splitter, X))]
+
+
+def _clip_arrays(clips):
+    """``X`` (clip ids), ``y`` and ``groups`` of the clip table."""
+    return clips["clip_id"].to_numpy(dtype=str), clips["label"].to_numpy(), clips["group"].to_numpy()
+
+
+def _check_candidates(pipeline, candidates):
+    for params in candidates:  # an unknown parameter fails here, before any training
+        clone(pipeline).set_params(**params)
+
+
+def _run_fits(pipeline, tasks, clips, *, n_jobs, progress, desc):
+    """:func:`fit_and_score` of every ``(params, (train, test, fold))`` task, in one joblib call.
+
+    Returns the outputs in the order of ``tasks``.
+    """
+    X, y, groups = _clip_arrays(clips)
+    jobs = (delayed(fit_and_score)(pipeline, params, X, y, groups, train, test, fold)
+            for params, (train, test, fold) in tasks)
+    outputs = []
+    bar = tqdm(total=len(tasks), desc=desc, unit="fit", disable=not progress)
+    for output in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
+        outputs.append(output)
+        bar.update(1)
+        bar.set_postfix_str(f"last fold acc={output['row']['accuracy']:.3f}")
+    bar.close()
+    return outputs
+
+
+def _cv_result(params, outputs):
+    """A :class:`CVResult` of the :func:`fit_and_score` outputs of one parameter set, one per fold."""
+    return CVResult(params=params,
+                    folds=pd.DataFrame([o["row"] for o in outputs]),
+                    predictions=pd.concat([o["predictions"] for o in outputs], ignore_index=True),
+                    histories=[o["history"] for o in outputs])
+
+
 def run_candidates(pipeline, candidates, clips, *, splitter=None, n_jobs=1, progress=True, desc="cv"):
     """Cross-validate ``pipeline`` with each parameter dict in ``candidates``.
 
@@ -149,30 +194,13 @@ def run_candidates(pipeline, candidates, clips, *, splitter=None, n_jobs=1, prog
     list of CVResult
         In the order of ``candidates``.
     """
-    for params in candidates:  # an unknown parameter fails here, before any training
-        clone(pipeline).set_params(**params)
+    _check_candidates(pipeline, candidates)
     splitter = splitter if splitter is not None else ClipSplitter(clips)
-    X = clips["clip_id"].to_numpy(dtype=str)
-    y = clips["label"].to_numpy()
-    groups = clips["group"].to_numpy()
-    splits = list(splitter.split(X, y))
-    labels = _split_labels(splitter, X)
-    jobs = [(c, delayed(fit_and_score)(pipeline, params, X, y, groups, train, test, label))
-            for c, params in enumerate(candidates) for (train, test), label in zip(splits, labels)]
-    owners = [c for c, _ in jobs]
-    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(job for _, job in jobs)
-    collected = [[] for _ in candidates]
-    bar = tqdm(total=len(jobs), desc=desc, unit="fit", disable=not progress)
-    for owner, output in zip(owners, outputs):
-        collected[owner].append(output)
-        bar.update(1)
-        bar.set_postfix_str(f"last fold acc={output['row']['accuracy']:.3f}")
-    bar.close()
-    return [CVResult(params=params,
-                     folds=pd.DataFrame([o["row"] for o in outs]),
-                     predictions=pd.concat([o["predictions"] for o in outs], ignore_index=True),
-                     histories=[o["history"] for o in outs])
-            for params, outs in zip(candidates, collected)]
+    splits = _splits(splitter, _clip_arrays(clips)[0])
+    outputs = _run_fits(pipeline, [(params, split) for params in candidates for split in splits], clips,
+                        n_jobs=n_jobs, progress=progress, desc=desc)
+    k = len(splits)
+    return [_cv_result(params, outputs[c * k:(c + 1) * k]) for c, params in enumerate(candidates)]
 
 
 def cross_validate(pipeline, clips, *, splitter=None, n_jobs=1, progress=True):
@@ -180,26 +208,23 @@ def cross_validate(pipeline, clips, *, splitter=None, n_jobs=1, progress=True):
     return run_candidates(pipeline, [{}], clips, splitter=splitter, n_jobs=n_jobs, progress=progress)[0]
 
 
-def grid_search(pipeline, param_grid, clips, *, splitter=None, scoring="accuracy", n_jobs=1, refit=True,
-                progress=True, desc="grid"):
-    """Exhaustive search over ``param_grid`` with the data set's folds.
-
-    Returns
-    -------
-    cv_results : pandas.DataFrame
-        One row per parameter set: ``params``, ``mean_<metric>``, ``std_<metric>``,
-        ``fold<k>_<metric>`` for every metric and fold, ``fit_time``, ``rank``.
-    results : list of CVResult
-    best_index : int
-        Row of the best parameter set by ``scoring`` (mean over folds).
-    best_model : Pipeline or None
-        The pipeline refitted with the best parameters on all clips, when ``refit``.
-    """
+def _check_scoring(scoring):
     if scoring not in METRICS:
         raise ValueError(f"scoring {scoring!r} must be one of {', '.join(METRICS)}")
-    candidates = list(ParameterGrid(param_grid)) if param_grid else [{}]
-    results = run_candidates(pipeline, candidates, clips, splitter=splitter, n_jobs=n_jobs, progress=progress,
-                             desc=desc)
+
+
+def _candidates(param_grid):
+    return list(ParameterGrid(param_grid)) if param_grid else [{}]
+
+
+def _best(scores):
+    """Index of the highest score; ties go to the first (in grid order). Scores are rounded to 10
+    decimals first, so that equal per-fold scores averaged in another order still tie."""
+    return int(np.argmax(np.round(np.asarray(scores, dtype=float), 10)))
+
+
+def _search_table(results, scoring):
+    """The ``cv_results`` table of :func:`grid_search`: one row per parameter set, with its rank."""
     rows = []
     for result in results:
         row = {"params": result.params, **result.summary()}
@@ -209,10 +234,176 @@ def grid_search(pipeline, param_grid, clips, *, splitter=None, scoring="accuracy
         rows.append(row)
     cv_results = pd.DataFrame(rows)
     cv_results["rank"] = cv_results[f"mean_{scoring}"].rank(ascending=False, method="min").astype(int)
-    best_index = int(np.argmax(cv_results[f"mean_{scoring}"].to_numpy()))
-    best_model = None
-    if refit:
-        best_model = clone(pipeline).set_params(**results[best_index].params)
-        X = clips["clip_id"].to_numpy(dtype=str)
-        best_model.fit(X, clips["label"].to_numpy(), **_fit_params(best_model, clips["group"].to_numpy()))
+    return cv_results
+
+
+def _refit(pipeline, params, clips):
+    """``pipeline`` with ``params``, fitted on every clip of ``clips``."""
+    model = clone(pipeline).set_params(**params)
+    X, y, groups = _clip_arrays(clips)
+    return model.fit(X, y, **_fit_params(model, groups))
+
+
+def grid_search(pipeline, param_grid, clips, *, splitter=None, scoring="accuracy", n_jobs=1, refit=True,
+                progress=True, desc="grid"):
+    """Exhaustive search over ``param_grid`` with the data set's folds (flat: optimistic).
+
+    The best mean over the folds is selected on the same folds it is scored on, so it overstates
+    the score a new data set would give; :func:`nested_grid_search` reports an honest one.
+
+    Returns
+    -------
+    cv_results : pandas.DataFrame
+        One row per parameter set: ``params``, ``mean_<metric>``, ``std_<metric>``,
+        ``fold<k>_<metric>`` for every metric and fold, ``fit_time``, ``rank``.
+    results : list of CVResult
+    best_index : int
+        Row of the best parameter set by ``scoring`` (mean over folds; ties: the first in grid order).
+    best_model : Pipeline or None
+        The pipeline refitted with the best parameters on all clips, when ``refit``.
+    """
+    _check_scoring(scoring)
+    results = run_candidates(pipeline, _candidates(param_grid), clips, splitter=splitter, n_jobs=n_jobs,
+                             progress=progress, desc=desc)
+    cv_results = _search_table(results, scoring)
+    best_index = _best(cv_results[f"mean_{scoring}"])
+    best_model = _refit(pipeline, results[best_index].params, clips) if refit else None
     return cv_results, results, best_index, best_model
+
+
+@dataclass
+class NestedResult:
+    """A nested grid search: parameters selected inside each outer training set, scored on its test fold.
+
+    Attributes
+    ----------
+    result : CVResult
+        The honest score. Per outer test fold, the row and out-of-fold predictions of the parameter set
+        selected on that fold's inner splits; ``result.folds`` also has ``candidate`` (its index in
+        ``flat``), ``params`` (the selected dict) and ``inner_<scoring>`` (its mean over the inner splits).
+        ``result.params`` are the final model's (see ``best_index``), not necessarily any fold's.
+    inner : pandas.DataFrame
+        One row per (outer fold, candidate, inner split): ``outer_fold``, ``candidate``, then the
+        columns of :attr:`CVResult.folds` (``fold`` is the inner test fold).
+    flat : list of CVResult
+        Each candidate on the outer splits: the flat search, optimistic as a score of the best.
+    cv_results : pandas.DataFrame
+        The flat search's table, as :func:`grid_search` returns it (optimistic).
+    best_index : int
+        The flat search's best candidate over all folds: the final model's parameters.
+    best_model : Pipeline or None
+        ``flat[best_index].params`` refitted on all clips.
+    scoring : str
+    """
+
+    result: CVResult
+    inner: pd.DataFrame
+    flat: list
+    cv_results: pd.DataFrame
+    best_index: int
+    best_model: object
+    scoring: str
+
+    def selected_params(self):
+        """Per outer fold: ``{"fold", "params", "inner_<scoring>", "<scoring>"}`` (inner mean, outer score)."""
+        key = f"inner_{self.scoring}"
+        return [{"fold": int(row["fold"]), "params": row["params"], key: float(row[key]),
+                 self.scoring: float(row[self.scoring])}
+                for row in self.result.folds.to_dict("records")]
+
+
+def _inner_tasks(splitter, X, outer, max_splits):
+    """The inner ``(train, test, fold)`` splits of each outer split, as row indices into ``X``.
+
+    The inner splitter sees the outer training rows only, so no outer test clip can reach an inner
+    split, on either side.
+    """
+    inner = []
+    for train, _, _ in outer:
+        splits = _splits(splitter.inner(X[train], max_splits=max_splits), X[train])
+        inner.append([(train[a], train[b], fold) for a, b, fold in splits])
+    return inner
+
+
+def nested_grid_search(pipeline, param_grid, clips, *, splitter=None, scoring="accuracy", inner_splits=None,
+                       n_jobs=1, refit=True, progress=True, desc="nested grid"):
+    """Nested cross-validation: select ``param_grid``'s best inside each outer training set.
+
+    For each outer split of ``splitter``, every candidate is cross-validated on inner splits of the
+    outer training clips only (:meth:`ClipSplitter.inner`: the remaining folds, or grouped k-fold
+    without folds); the best mean of ``scoring`` is selected (ties: the first in grid order) and its
+    fit on the whole outer training set is scored on the outer test fold. The mean of those outer
+    scores is the nested score. The outer fit of each candidate is the flat search's fit, so the flat
+    table comes at no extra cost; it is kept, labelled optimistic.
+
+    As in scikit-learn's nested cross-validation example, the final model (the product) is the flat
+    search's best over all folds, refitted on all clips: the nested score estimates how well that
+    procedure does, not the score of those particular parameters.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        As in :func:`run_candidates`.
+    param_grid : dict or list of dict
+        A ``ParameterGrid`` of ``set_params`` keys; empty: the pipeline as it is.
+    clips : pandas.DataFrame
+        The clip table.
+    splitter : ClipSplitter, optional
+        Outer splits (default ``ClipSplitter(clips)``); its folds, ``n_splits`` and seed make the inner ones.
+    scoring : str
+        A key of :data:`METRICS`, the score that selects.
+    inner_splits : int, optional
+        Cap on the inner splits per outer split (default: all remaining folds, or ``n_splits`` without
+        folds). Fewer inner splits make a noisier selection, and a cheaper one.
+    n_jobs : int
+        Parallel fits; every (candidate, outer, inner) fit runs in one joblib call.
+    refit : bool
+        Refit the final model on all clips.
+
+    Returns
+    -------
+    NestedResult
+
+    Notes
+    -----
+    With C candidates, K outer splits and I inner splits per outer split this is C * K * (I + 1) fits
+    (and one refit), against C * K for the flat search: on ten predefined folds with all nine
+    remaining folds inner, ten times the flat search; ``inner_splits=3`` makes it four times.
+    """
+    _check_scoring(scoring)
+    candidates = _candidates(param_grid)
+    _check_candidates(pipeline, candidates)
+    splitter = splitter if splitter is not None else ClipSplitter(clips)
+    X = _clip_arrays(clips)[0]
+    outer = _splits(splitter, X)
+    inner = _inner_tasks(splitter, X, outer, inner_splits)
+    outer_tasks = [(params, split) for params in candidates for split in outer]
+    inner_tasks = [(params, split) for k in range(len(outer)) for params in candidates for split in inner[k]]
+    outputs = _run_fits(pipeline, outer_tasks + inner_tasks, clips, n_jobs=n_jobs, progress=progress, desc=desc)
+
+    n_outer = len(outer)
+    flat = [_cv_result(params, outputs[c * n_outer:(c + 1) * n_outer]) for c, params in enumerate(candidates)]
+    inner_outputs = iter(outputs[len(outer_tasks):])  # in the order of inner_tasks
+    inner_table = pd.DataFrame([{"outer_fold": outer[k][2], "candidate": c, **next(inner_outputs)["row"]}
+                                for k in range(n_outer) for c in range(len(candidates)) for _ in inner[k]])
+    cv_results = _search_table(flat, scoring)
+    best_index = _best(cv_results[f"mean_{scoring}"])
+    result = _select_per_fold(flat, inner_table, outer, scoring, final_params=flat[best_index].params)
+    best_model = _refit(pipeline, flat[best_index].params, clips) if refit else None
+    return NestedResult(result=result, inner=inner_table, flat=flat, cv_results=cv_results,
+                        best_index=best_index, best_model=best_model, scoring=scoring)
+
+
+def _select_per_fold(flat, inner_table, outer, scoring, *, final_params):
+    """The nested :class:`CVResult`: per outer fold, the outer row of the candidate best on its inner splits."""
+    rows, predictions, histories = [], [], []
+    for k, (_, _, fold) in enumerate(outer):
+        means = inner_table[inner_table["outer_fold"] == fold].groupby("candidate")[scoring].mean()
+        best = int(means.index[_best(means.to_numpy())])  # groupby sorts candidates: grid order
+        chosen = flat[best]
+        rows.append({**chosen.folds.to_dict("records")[k], "candidate": best, "params": chosen.params,
+                     f"inner_{scoring}": float(means[best])})
+        predictions.append(chosen.predictions[chosen.predictions["fold"] == fold])
+        histories.append(chosen.histories[k])
+    return CVResult(params=final_params, folds=pd.DataFrame(rows),
+                    predictions=pd.concat(predictions, ignore_index=True), histories=histories)

@@ -34,10 +34,11 @@ from featurestore.audio import AUDIO_DEFAULTS
 from featurestore.augment import AUGMENT_SETTINGS, augment_settings
 from featurestore.errors import ParameterError
 from featurestore.extraction import resolve_audio_params
+from featurestore.features._common import check_int
 from pipelines import reports
 from pipelines.build import (clips_in, feature_params_for, make_ensemble, make_pipeline, pipeline_params,
                              set_run_settings)
-from pipelines.evaluate import METRICS, _fit_params, cross_validate, grid_search
+from pipelines.evaluate import METRICS, _fit_params, cross_validate, grid_search, nested_grid_search
 from pipelines.splits import ClipSplitter
 
 
@@ -299,15 +300,19 @@ class Experiment:
         print(f"refitted {label} in {time.perf_counter() - start:.1f} s", flush=True)
         return model
 
-    def _search(self, command, name, kind, grid, *, scoring="accuracy", segments=None, vote="mean"):
+    def _search(self, command, name, kind, grid, *, scoring="accuracy", segments=None, vote="mean", search=None,
+                inner_splits=None):
         """Cross-validate every candidate of ``grid``, refit the best on all clips, write the results folder.
+
+        ``search`` is a grid's: "nested" (:func:`~pipelines.evaluate.nested_grid_search`, at most
+        ``inner_splits`` inner splits) or "flat"; None for ``cv``'s one candidate.
 
         Returns
         -------
         folder : pathlib.Path
         cv_results : pandas.DataFrame
         result : CVResult
-            The best candidate's.
+            The best candidate's; a nested search's outer-fold scores of what each fold selected.
         """
         start = time.perf_counter()
         self._check_output()
@@ -318,24 +323,50 @@ class Experiment:
         self._announce_audio()
         fs = self._use_sets(pipeline, kind, feature_params, augment)
         clips = clips_in(self.dataset, fs)
-        cv_results, results, best, _ = grid_search(pipeline, grid, clips, splitter=self._splitter(clips),
-                                                   scoring=scoring, n_jobs=self.n_jobs, refit=False,
-                                                   progress=self.progress, desc=command)
+        nested = None
+        if search == "nested":
+            nested = nested_grid_search(pipeline, grid, clips, splitter=self._splitter(clips), scoring=scoring,
+                                        inner_splits=inner_splits, n_jobs=self.n_jobs, refit=False,
+                                        progress=self.progress, desc=f"{command} (nested)")
+            cv_results, result = nested.cv_results, nested.result
+            best_params = nested.flat[nested.best_index].params
+        else:
+            cv_results, results, best, _ = grid_search(pipeline, grid, clips, splitter=self._splitter(clips),
+                                                       scoring=scoring, n_jobs=self.n_jobs, refit=False,
+                                                       progress=self.progress, desc=command)
+            result, best_params = results[best], results[best].params
         self._release_workers()
-        print(reports.format_cv_table(cv_results, metric=scoring))
-        model = self._refit(name, clone(pipeline).set_params(**results[best].params), clips)
+        print(reports.format_cv_table(cv_results, metric=scoring, label=reports.FLAT_LABEL if search else None))
+        if nested is not None:
+            print("\n" + reports.format_selection_table(nested.selected_params(), scoring))
+        # the saved model: the flat best over all folds, refitted on all clips (also after a nested search)
+        model = self._refit(name, clone(pipeline).set_params(**best_params), clips)
         folder = self._folder(command, name)
-        write_run(folder, name=name, estimator=name, kind=kind, result=results[best], model=model,
+        write_run(folder, name=name, estimator=name, kind=kind, result=result, model=model,
                   cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
-                  scoring=scoring, augment=augment, skipped=skipped_clips(self.dataset, [fs]))
-        return folder, cv_results, results[best]
+                  scoring=scoring, augment=augment, skipped=skipped_clips(self.dataset, [fs]), search=search,
+                  nested=nested)
+        return folder, cv_results, result
 
     # ------------------------------------------------------------------ commands
-    def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean"):
-        """Grid search of estimator ``name`` (its registry grid by default); returns the results folder."""
+    def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean",
+             search="nested", inner_splits=None):
+        """Grid search of estimator ``name`` (its registry grid by default); returns the results folder.
+
+        ``search="nested"`` (default) selects the parameters inside each outer training set and reports
+        the outer-fold scores of what was selected (:func:`~pipelines.evaluate.nested_grid_search`,
+        ``inner_splits`` caps its inner splits); ``"flat"`` reports the best mean over the folds it
+        selects on, labelled optimistic. Either way the saved model is the flat best, refitted on all clips.
+        """
+        if search not in ("nested", "flat"):
+            raise ParameterError(f"search={search!r} must be 'nested' or 'flat'")
+        if check_int("inner_splits", inner_splits, allow_none=True) is not None and search == "flat":
+            raise ParameterError(f"inner_splits={inner_splits} applies to a nested search only, not search='flat'")
         grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
-        folder, cv_results, _ = self._search("grid", name, kind, grid, scoring=scoring, segments=segments, vote=vote)
-        print(f"best {scoring}: {cv_results[f'mean_{scoring}'].max():.3f}; results in {folder}")
+        folder, _, result = self._search("grid", name, kind, grid, scoring=scoring, segments=segments, vote=vote,
+                                         search=search, inner_splits=inner_splits)
+        print(f"{search} {scoring}: {result.mean(scoring):.3f} +/- {result.std(scoring):.3f}"
+              f"{' (optimistic)' if search == 'flat' else ''}; results in {folder}")
         return folder
 
     def cv(self, name, *, kind=None, params=None, segments=None, vote="mean"):
@@ -380,14 +411,16 @@ class Experiment:
 
 
 def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
-              scoring="accuracy", augment=None, skipped=None):
+              scoring="accuracy", augment=None, skipped=None, search=None, nested=None):
     """Write a results folder (see the module docstring).
 
     ``augment`` (from :func:`augment_settings`) is recorded as ``augmentation`` in ``run.json``
     (``copies``, ``seed`` and the bounds; null without) and described in ``summary.md``.
     ``skipped`` (from :func:`skipped_clips`; none when omitted) is written to ``skipped.csv``, counted
     as ``n_skipped`` in ``run.json`` and stated in ``summary.md``, so that a score says what it was
-    computed on.
+    computed on. A grid's ``search`` ("nested" or "flat") is recorded as ``nested: true/false``; a nested
+    search (:class:`~pipelines.evaluate.NestedResult`) adds ``selected_params`` per outer fold, and its
+    ``result`` holds the outer-fold scores of what was selected (the headline ``mean_<metric>``).
     """
     folder = Path(folder)
     data = dataset_label(dataset)
@@ -400,7 +433,10 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         table["params"] = table["params"].map(lambda p: json.dumps(p, default=str))
         table.to_csv(folder / "cv_results.csv", index=False)
     (folder / "best_params.json").write_text(json.dumps(result.params, indent=2, default=str))
-    result.folds.to_csv(folder / "folds.csv", index=False)
+    folds = result.folds.copy()
+    if "params" in folds:  # a nested search's selected parameters, one dict per fold
+        folds["params"] = folds["params"].map(lambda p: json.dumps(p, default=str))
+    folds.to_csv(folder / "folds.csv", index=False)
     result.predictions.to_csv(folder / "predictions.csv", index=False)
     per_class = reports.per_class_report(result.predictions["label"], result.predictions["prediction"], labels)
     per_class.to_csv(folder / "per_class.csv")
@@ -420,6 +456,10 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
            "n_clips": int(len(result.predictions)), "folds": [int(f) for f in result.folds["fold"]],
            "n_skipped": len(skipped), "params": result.params, "augmentation": augmentation, "wall_time": wall_time,
            **result.summary()}
+    if search is not None:
+        run["nested"] = search == "nested"
+    if nested is not None:
+        run["selected_params"] = nested.selected_params()
     (folder / "run.json").write_text(json.dumps(run, indent=2, default=str))
     headline = ", ".join(f"{m} {run[f'mean_{m}']:.3f} +/- {run[f'std_{m}']:.3f}" for m in METRICS)
     sections = {
@@ -428,14 +468,24 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         "Audio": describe_audio(feature_set.audio),
         "Best parameters": f"`{json.dumps(result.params, default=str)}`",
         "Augmentation": _describe_augmentation(augmentation, result.params),
-        "Per fold": "```\n" + result.folds.to_string(index=False) + "\n```",
+        "Per fold": "```\n" + result.folds.drop(columns="params", errors="ignore").to_string(index=False) + "\n```",
         "Per class": "```\n" + per_class.to_string() + "\n```",
         "Figures": "\n".join(f"![{f}]({f})" for f in figures),
     }
     if augmentation is None:
         del sections["Augmentation"]
+    if search is not None:  # a grid: which score the headline is; where the saved model's parameters come from
+        label = reports.NESTED_LABEL if search == "nested" else reports.FLAT_LABEL
+        sections["Result"] = f"Grid search, {label}. " + sections["Result"]
+        if nested is not None:
+            sections["Result"] += ("\n\n```\n" + reports.format_selection_table(nested.selected_params(), scoring)
+                                   + "\n```")
+        sections["Best parameters"] = ("The saved model's, selected by the flat search over all folds and "
+                                       f"refitted on all clips: {sections['Best parameters']}")
     if cv_results is not None:
-        sections["Parameter sets"] = "```\n" + reports.format_cv_table(cv_results, metric=scoring) + "\n```"
+        label = reports.FLAT_LABEL if search is not None else None
+        text = reports.format_cv_table(cv_results, metric=scoring, label=label)
+        sections["Parameter sets"] = "```\n" + text + "\n```"
     (folder / "summary.md").write_text(reports.summary_markdown(f"{name} on {data}", sections))
     return run
 

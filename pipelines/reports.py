@@ -19,8 +19,8 @@ import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_fscore_support
 
 __all__ = ["comparison_groups", "comparison_markdown", "comparison_table", "cv_table_frame", "format_comparison",
-           "format_cv_table", "per_class_report", "plot_comparison", "plot_confusion_matrix", "plot_learning_curves",
-           "summary_markdown"]
+           "format_cv_table", "format_selection_table", "per_class_report", "plot_comparison", "plot_confusion_matrix",
+           "plot_learning_curves", "summary_markdown"]
 
 #: Optional per-run columns of :func:`comparison_table`: (column, keys tried in order).
 _OPTIONAL_RUN_SCORES = {
@@ -150,11 +150,17 @@ def cv_table_frame(cv_results, metric="accuracy"):
     return table.iloc[order].reset_index(drop=True)
 
 
-def format_cv_table(cv_results, metric="accuracy"):
+#: Labels of the two grid searches, printed above their tables and written into summaries.
+FLAT_LABEL = "flat (optimistic: selected and scored on the same folds)"
+NESTED_LABEL = "nested (selected on inner folds of each outer training set, scored on its test fold)"
+
+
+def format_cv_table(cv_results, metric="accuracy", label=None):
     """A fixed-width text table of a search: rank, parameters, mean +/- std, per-fold scores.
 
     Parameters are printed without the ``step__`` prefix all of them share (named in the header).
-    See :func:`cv_table_frame` for the input.
+    See :func:`cv_table_frame` for the input. A ``label`` (e.g. :data:`FLAT_LABEL`) is printed
+    as a first line.
 
     >>> rows = pd.DataFrame({"params": [{"C": 1}, {"C": 10}], "mean_accuracy": [0.7, 0.8],
     ...                      "std_accuracy": [0.05, 0.02], "fold1_accuracy": [0.75, 0.82],
@@ -172,7 +178,30 @@ def format_cv_table(cv_results, metric="accuracy"):
     rows = [[str(row["rank"]), _format_params(row["params"], prefix), _format_score(row["mean"], row["std"]),
              *(_format_score(row[f]) for f in folds)]
             for _, row in table.iterrows()]
-    return _fixed_width(header, rows, right_aligned={0, *range(3, len(header))})
+    text = _fixed_width(header, rows, right_aligned={0, *range(3, len(header))})
+    return f"{label}\n{text}" if label else text
+
+
+def format_selection_table(selected, metric="accuracy"):
+    """A fixed-width text table of a nested search: per outer fold, the selected parameters and scores.
+
+    Parameters
+    ----------
+    selected : list of dict
+        ``{"fold", "params", "inner_<metric>", "<metric>"}`` per outer fold
+        (:meth:`pipelines.evaluate.NestedResult.selected_params`).
+    metric : str
+
+    Returns
+    -------
+    str
+        :data:`NESTED_LABEL`, then one row per fold: ``fold``, parameters, the inner mean, the outer score.
+    """
+    prefix = _common_prefix([k for row in selected for k in row["params"]])
+    header = ["fold", f"selected ({prefix}...)" if prefix else "selected", f"inner {metric}", f"outer {metric}"]
+    rows = [[str(row["fold"]), _format_params(row["params"], prefix), _format_score(row[f"inner_{metric}"]),
+             _format_score(row[metric])] for row in selected]
+    return f"{NESTED_LABEL}\n" + _fixed_width(header, rows, right_aligned={0, 2, 3})
 
 
 # --------------------------------------------------------------------------- comparison of runs
@@ -191,7 +220,8 @@ def comparison_table(runs):
     Returns
     -------
     pandas.DataFrame
-        Columns ``run`` (when a run has one), ``model`` (``name``, else ``estimator``), ``estimator``,
+        Columns ``run`` (when a run has one), ``model`` (``name``, else ``estimator``; a run with
+        ``"nested": false`` is labelled ``(flat grid, optimistic)``), ``estimator``,
         ``feature``, ``dataset``, ``accuracy``, ``accuracy_std``, ``balanced_accuracy``,
         ``balanced_accuracy_std``, ``f1_macro``, ``f1_macro_std``, ``fit_time``, plus
         ``clip_accuracy`` and ``window_accuracy`` when a run has them. Sorted by data set (runs
@@ -206,6 +236,8 @@ def comparison_table(runs):
             raise ValueError(f"runs[{i}] has neither 'name' nor 'estimator': cannot label its row")
         row = {"run": run.get("run"), "model": str(model), "estimator": run.get("estimator", model),
                "feature": run.get("feature"), "dataset": run.get("dataset")}
+        if run.get("nested") is False:  # a flat grid's best: say so wherever it is compared
+            row["model"] += " (flat grid, optimistic)"
         for metric in ("accuracy", "balanced_accuracy", "f1_macro"):
             row[metric] = run.get(f"mean_{metric}", np.nan)
             row[f"{metric}_std"] = run.get(f"std_{metric}", np.nan)

@@ -7,7 +7,8 @@ in the clip table itself: ``GridSearchCV(cv=ClipSplitter(dataset.clips))`` needs
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator, StratifiedGroupKFold
 
-from featurestore.errors import FeatureStoreError
+from featurestore.errors import FeatureStoreError, ParameterError
+from featurestore.features._common import check_int
 
 
 class LeakageError(FeatureStoreError):
@@ -48,7 +49,8 @@ class ClipSplitter(BaseCrossValidator):
     Notes
     -----
     ``split`` checks every split with :func:`check_no_leakage`: predefined folds that put one
-    recording in two folds are an error, not a silently inflated score.
+    recording in two folds are an error, not a silently inflated score. :meth:`inner` gives the
+    splitter of a nested search's inner loop on the training clips of one split.
     """
 
     def __init__(self, clips, *, folds=None, n_splits=5, random_state=0):
@@ -84,6 +86,40 @@ class ClipSplitter(BaseCrossValidator):
         if absent:
             raise ValueError(f"fold(s) {absent} have no clips; the folds present are {present}")
         return wanted
+
+    def inner(self, X, *, max_splits=None):
+        """The splitter of a nested search's inner loop, on the training clips ``X`` of one outer split.
+
+        With predefined folds: leave-one-fold-out on the folds present in ``X`` (the outer test fold
+        is not among them); ``max_splits`` keeps the first ``max_splits`` of them as inner test folds,
+        each still trained on every other fold of ``X``. Without folds: stratified group k-fold of ``X``
+        with ``max_splits`` splits (default: this splitter's ``n_splits``) and this splitter's seed.
+
+        Parameters
+        ----------
+        X : array-like of str [shape=(n,)]
+            Clip ids of the outer training set.
+        max_splits : int, optional
+            Cap on the inner splits (default: all remaining folds, or ``n_splits``).
+
+        Returns
+        -------
+        ClipSplitter
+            Its ``split(X)`` gives row indices into ``X``, never a clip outside ``X``.
+        """
+        max_splits = check_int("inner_splits", max_splits, allow_none=True)
+        if self.has_folds():
+            present = sorted(int(f) for f in self._rows(X)["fold"].unique())
+            if len(present) < 2:
+                raise ValueError(f"the outer training set holds only fold(s) {present}: a nested search needs "
+                                 "at least 3 folds in all (a flat search needs 2)")
+            folds = present if max_splits is None else present[:max_splits]
+            return ClipSplitter(self.clips, folds=folds, n_splits=self.n_splits, random_state=self.random_state)
+        n_splits = self.n_splits if max_splits is None else max_splits
+        if n_splits < 2:
+            raise ParameterError(f"inner_splits={n_splits}: a data set without folds needs at least 2 inner "
+                             "splits (stratified group k-fold)")
+        return ClipSplitter(self.clips, n_splits=n_splits, random_state=self.random_state)
 
     def get_n_splits(self, X=None, y=None, groups=None):
         return len(self.test_folds(X))
