@@ -3,8 +3,8 @@
 The commands run in the README's order, in-process through ``cli.main``, in a temporary working
 folder (so ``cache/`` and ``results/`` are fresh) on tiny data sets made by fixtures. A command
 changes in two ways only: the placeholders of the ``placeholders`` fixture become fixture paths or
-outputs of earlier commands, and the flags of :data:`SHRINK`, which make the work smaller, are
-appended. A command that is neither a ``cli.py`` command nor listed in :data:`EXCLUDED` fails the
+outputs of earlier commands, and the flags of :func:`shrink_flags`, which make the work smaller,
+are appended. A command that is neither a ``cli.py`` command nor listed in :data:`EXCLUDED` fails the
 test, so the README cannot rot.
 """
 
@@ -35,6 +35,15 @@ EXCLUDED = {
 # Flags appended to make a command's work small; none changes what the command does.
 TRAINING = ["--max-epochs", "1", "--folds", "1", "--no-progress"]
 SHRINK = {"extract": ["--no-progress"], "grid": TRAINING, "cv": TRAINING, "ensemble": TRAINING}
+
+
+def shrink_flags(args):
+    """The :data:`SHRINK` flags of ``cli.main`` arguments ``args``, and one inner split for a nested grid."""
+    flags = SHRINK.get(args[0], [])
+    search = args[args.index("--search") + 1] if "--search" in args else "nested"  # grid's default
+    if args[0] == "grid" and search == "nested":
+        flags = flags + ["--inner-splits", "1"]  # --inner-splits applies to a nested search only
+    return flags
 
 
 def readme_commands(text):
@@ -93,12 +102,12 @@ def workdir(tmp_path, monkeypatch):
 
 def as_run(argv, placeholders):
     """The ``cli.main`` arguments of a README command: placeholders replaced, globs expanded as a
-    shell would, and the :data:`SHRINK` flags of its sub-command appended."""
+    shell would, and the flags of :func:`shrink_flags` appended."""
     args = []
     for arg in argv[len(CLI):]:
         arg = placeholders[arg]() if arg in placeholders else arg
         args.extend((sorted(glob.glob(arg)) or [arg]) if "*" in arg else [arg])
-    return args + SHRINK.get(args[0], [])
+    return args + shrink_flags(args)
 
 
 def test_every_command_is_run_or_excluded():
