@@ -26,13 +26,12 @@ from featurestore.extraction import resolve_audio_params
 from featurestore.specs import AugmentSpec
 from pipelines import reports
 from pipelines.build import clips_in, make_ensemble, set_run_settings
-# find_runs, report, run_labels and the results names below are also importable from here, their old home
-from pipelines.compare import find_runs, read_runs, report, run_labels, write_report  # noqa: F401
+from pipelines.compare import read_runs, write_report
 from pipelines.evaluate import _fit_params, cross_validate, grid_search, nested_grid_search
 from pipelines.plan import plan_run
 from pipelines.reporter import Reporter
-from pipelines.results import (ResultsFolderError, check_output, dataset_label, describe_audio,  # noqa: F401
-                               new_folder, output_folder, skipped_clips, timestamp, write_run)
+from pipelines.results import (check_output, dataset_label, new_folder, output_folder, skipped_clips, timestamp,
+                               write_run)
 from pipelines.splits import ClipSplitter
 
 
