@@ -692,7 +692,7 @@ class TorchClassifier(NeuralNetClassifier):
         if self.lr_schedule is not None:
             callbacks.append(("lr_scheduler", self._lr_scheduler(validates)))
         if validates:
-            stopping = dict(monitor=self.monitor, lower_is_better=MONITORS[self.monitor],
+            stopping = dict(monitor=self.monitor, lower_is_better=MONITORS.get(self.monitor, True),
                             patience=self.patience, load_best=True)
             callbacks.append(("early_stopping", EarlyStopping(**stopping) if self.min_epochs <= 1
                               else PhasedEarlyStopping(**stopping, start=self.min_epochs)))

@@ -14,7 +14,7 @@ SPEC = {
     "input": "image",
     "feature": "mel",
     "feature_params": {},
-    "param_grid": {"batch_norm": [False, True], "optimizer__weight_decay": [0.0, 1e-4]},
+    "param_grid": {"batch_norm": [False, True], "optimizer__weight_decay": [1e-4, 1e-2]},
     "test_params": {"max_epochs": 2, "channels": (2, 4, 4), "n_hidden": 8},
     "test_shape": (2, 16, 16),
     "description": "3-layer CNN (conv + pool) with a 128-unit dense layer, dropout, optional BN",
