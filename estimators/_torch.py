@@ -43,6 +43,7 @@ from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
 
 from estimators._augment import WAVEFORM_BOUNDS, BatchAugment, mixup_loss
+from estimators._calibrate import TemperatureScaling
 from estimators._crops import TIME_AXES, covering_windows, mean_log_proba, random_crop
 from estimators._phases import PhasedEarlyStopping
 from estimators._schedules import WarmupCosine
@@ -212,6 +213,11 @@ class TorchClassifier(NeuralNetClassifier):
         Clips shorter than ``crop`` are padded with zeros after standardisation (the training
         mean). Crops and windows are cut batch by batch: memory stays that of a batch. None:
         whole clips.
+    calibrate : bool, default=False
+        Temperature scaling (Guo et al., 2017): after training, one temperature ``T`` is fitted
+        on the validation split (clip-level outputs, best epoch's weights) and ``predict_proba``
+        returns ``softmax(output / T)``; predictions do not change, confidences do (see
+        ``temperature_``). Needs a validation split (``valid_fraction`` or ``train_split``).
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialisation, dropout, shuffling and the validation split. An int
         makes fits repeatable; torch's global random state is left as it was.
@@ -256,6 +262,8 @@ class TorchClassifier(NeuralNetClassifier):
     n_features_in_ : int
         ``X.shape[1]`` at fit, as in scikit-learn (the first axis of a sample).
     class_weight_ : np.ndarray [shape=(n_classes,)] or None
+    temperature_ : float
+        With ``calibrate=True`` only: the fitted temperature.
     module_, optimizer_, criterion_, history_ :
         skorch's: the trained network, its optimizer and loss, the per-epoch history.
     """
@@ -287,6 +295,7 @@ class TorchClassifier(NeuralNetClassifier):
         monitor="valid_loss",
         min_epochs=1,
         crop=None,
+        calibrate=False,
         random_state=None,
         device="auto",
         n_threads=None,
@@ -319,6 +328,7 @@ class TorchClassifier(NeuralNetClassifier):
         self.monitor = monitor
         self.min_epochs = min_epochs
         self.crop = crop
+        self.calibrate = calibrate
         self.random_state = random_state
         self.n_threads = n_threads
         self.standardize = standardize
@@ -346,6 +356,7 @@ class TorchClassifier(NeuralNetClassifier):
         self
         """
         reset = not self.warm_start or not self.initialized_
+        vars(self).pop("temperature_", None)  # fitted anew at the end of training, if calibrate
         return self._fit(X, y, groups, reset=reset, classes=None, **fit_params)
 
     def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
@@ -415,6 +426,11 @@ class TorchClassifier(NeuralNetClassifier):
             fail("min_epochs", "a positive integer")
         if self.crop is not None and not (_is_integer(self.crop) and self.crop >= 1):
             fail("crop", "a positive integer (steps along the time axis) or None")
+        if not isinstance(self.calibrate, (bool, np.bool_)):
+            fail("calibrate", "True or False")
+        if self.calibrate and not self._validates():
+            fail("calibrate", "False without a validation split (valid_fraction=None): the "
+                              "temperature is fitted on it")
 
     def _trained_shape(self, shape):
         """Shape of the batches the network trains on: ``shape`` with ``crop`` steps of time."""
@@ -508,12 +524,14 @@ class TorchClassifier(NeuralNetClassifier):
         return {"loss": loss, "y_pred": y_pred}
 
     def evaluation_step(self, batch, training=False):
-        """skorch's, on whole clips (:meth:`infer_clips`)."""
+        """skorch's, on whole clips (:meth:`infer_clips`), divided by ``temperature_`` if calibrated."""
         self.check_is_fitted()
         Xi, _ = unpack_data(batch)
         with torch.set_grad_enabled(training):
             self._set_training(training)
-            return self.infer_clips(Xi)
+            output = self.infer_clips(Xi)
+        temperature = getattr(self, "temperature_", None)
+        return output if temperature is None or training else output / temperature
 
     # ------------------------------------------------------------------- data validation
     def _net_name(self):
@@ -696,6 +714,8 @@ class TorchClassifier(NeuralNetClassifier):
                             patience=self.patience, load_best=True)
             callbacks.append(("early_stopping", EarlyStopping(**stopping) if self.min_epochs <= 1
                               else PhasedEarlyStopping(**stopping, start=self.min_epochs)))
+        if validates and self.calibrate is True:  # last: after the best weights are restored
+            callbacks.append(("temperature_scaling", TemperatureScaling()))
         return callbacks
 
     def _validates(self):

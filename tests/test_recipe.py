@@ -299,3 +299,31 @@ def test_piczak_crops_and_the_external_segment_vote_both_work():
     assert net.predict_proba(X).shape == (12, 3)
     voted = SegmentClassifier(tiny("piczak", max_epochs=1), window=41).fit(X, y)
     assert voted.predict_proba(X).shape == (12, 3)
+
+
+# ------------------------------------------------------------------------ calibration
+def test_temperature_scaling_is_fitted_on_the_validation_split():
+    X, y = data((1, 6, 20), n_per_class=10, seed=1)
+    valid = np.arange(0, len(X), 3)
+    train = np.setdiff1d(np.arange(len(X)), valid)
+
+    def split(dataset, y=None):
+        return Subset(dataset, train), Subset(dataset, valid)
+
+    plain = spy_net(crop=8, train_split=split, lr=0.05, max_epochs=4).fit(X, y)
+    assert not hasattr(plain, "temperature_")
+    net = spy_net(crop=8, train_split=split, lr=0.05, max_epochs=4, calibrate=True).fit(X, y)
+    T = net.temperature_
+    assert T > 0 and net.history[-1, "temperature"] == T
+    raw = plain.predict_proba(X)  # the same weights: calibration changes no training step
+    scaled = np.exp(np.log(raw) / T)
+    np.testing.assert_allclose(net.predict_proba(X), scaled / scaled.sum(axis=1, keepdims=True), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(net.predict(X), plain.predict(X))
+    codes = np.searchsorted(net.classes_, y[valid])
+
+    def nll(proba):
+        return -np.mean(np.log(proba[np.arange(len(valid)), codes]))
+
+    assert nll(net.predict_proba(X[valid])) <= nll(raw[valid]) + 1e-9  # T = 1 was a candidate
+    with pytest.raises(ValueError, match=r"calibrate=True must be False without a validation split"):
+        spy_net(calibrate=True, valid_fraction=None).fit(X, y)
