@@ -461,7 +461,7 @@ class TorchClassifier(NeuralNetClassifier):
         """skorch's training step, on a batch cropped (``crop``) and augmented (``batch_augment``).
 
         The one place where training batches are cropped and augmented (validation batches go
-        through :meth:`evaluation_step` instead): first a random crop of every sample, then the
+        through :meth:`validation_step` instead): first a random crop of every sample, then the
         augmentation. With mixup the loss is ``lam * loss(y) + (1 - lam) * loss(y[perm])``.
         Without crops and augmentation this is skorch's step itself, with no extra random draw.
 
