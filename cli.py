@@ -429,12 +429,14 @@ PARAMETER_NAMES = """
 parameter names (--param-grid, --params):
   the estimator class's own, flat, as its docstring and `cli.py estimators` list them: svm's C and
   kernel (SVMClassifier), lstm's hidden_size and pooling (LSTMClassifier); every torch net also
-  takes lr, batch_size, max_epochs and skorch's optimizer__NAME (e.g. optimizer__weight_decay).
+  takes lr, batch_size, max_epochs and skorch's optimizer__NAME (e.g. optimizer__weight_decay); the
+  training recipe's crop, lr_schedule, warmup_epochs, label_smoothing, monitor and min_epochs too.
   With --segments, window, overlap and vote address the segment vote. augment_copies (with
   --set augment.copies) tunes stored copies. A mistyped name fails at once with a close match.
 
 defaults: the grid is the estimator's own (`cli.py estimators`); torch nets train for their
-  max_epochs (20) unless --max-epochs; the seed is 0; every fold is a test fold once."""
+  max_epochs (20) unless --max-epochs (the spectrogram nets' recipe: up to 60, cnn6 20, with early
+  stopping on the validation accuracy); the seed is 0; every fold is a test fold once."""
 
 DEMO_EXAMPLES = """  cli.py demo                              # what `make demo` runs: a few minutes on 2 cores
   cli.py demo --n-jobs 2 --no-progress     # two fits at once

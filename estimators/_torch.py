@@ -24,6 +24,7 @@ the one parameter ``batch_augment``, a :class:`~estimators._augment.BatchAugment
 
 import contextlib
 import dataclasses
+import inspect
 import math
 import numbers
 import warnings
@@ -35,12 +36,17 @@ from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 from skorch import NeuralNetClassifier
+from sklearn.metrics import balanced_accuracy_score
 from skorch.callbacks import EarlyStopping, EpochScoring, GradientNormClipping, LRScheduler
 from skorch.dataset import unpack_data
 from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
 
 from estimators._augment import WAVEFORM_BOUNDS, BatchAugment, mixup_loss
+from estimators._calibrate import TemperatureScaling
+from estimators._crops import TIME_AXES, covering_windows, mean_log_proba, random_crop
+from estimators._phases import PhasedEarlyStopping
+from estimators._schedules import WarmupCosine
 from estimators._split import validation_split
 
 #: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
@@ -52,8 +58,10 @@ INPUT_KINDS = {
     "waveform": ((2,), "waveforms of shape (n_samples, n_samples_per_clip)", "raw"),
 }
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-LR_SCHEDULES = (None, "cosine", "step", "plateau")
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+LR_SCHEDULES = (None, "cosine", "warmup_cosine", "step", "plateau")
+#: Validation scores that early stopping can monitor, and whether lower is better.
+MONITORS = {"valid_loss": True, "valid_acc": False, "valid_balanced_acc": False}
 #: The old flat parameters of training-batch augmentation, now fields of ``batch_augment``; still
 #: accepted by ``set_params``, with a FutureWarning.
 DEPRECATED_AUGMENT_PARAMS = (*WAVEFORM_BOUNDS, "freq_mask", "time_mask", "n_masks", "mixup_alpha")
@@ -107,9 +115,21 @@ def output_shape(module, input_shape):
 
 
 def _valid_accuracy(net, X, y):
-    """Accuracy on a validation dataset whose targets are class indices (not the labels)."""
+    """Accuracy on a validation dataset whose targets are class indices (not the labels).
+
+    Of the clip-level predictions: with ``crop``, the validation pass already averages the
+    windows' probabilities (see :meth:`TorchClassifier.evaluation_step`).
+    """
     logits = net.forward(X)  # served from skorch's cache of the validation pass while training
     return float(np.mean(to_numpy(logits).argmax(axis=1) == to_numpy(y)))
+
+
+def _valid_balanced_accuracy(net, X, y):
+    """Balanced accuracy (mean recall over the classes present) of the validation pass."""
+    logits = net.forward(X)
+    with warnings.catch_warnings():  # a class absent from a small validation split: expected
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(to_numpy(y), to_numpy(logits).argmax(axis=1)))
 
 
 class TorchClassifier(NeuralNetClassifier):
@@ -134,9 +154,10 @@ class TorchClassifier(NeuralNetClassifier):
         with the per-sample shape of ``X`` and the number of classes; it must return logits.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Applied to the logits; ``predict_proba`` applies the softmax.
-    optimizer : {"adam", "sgd"} or torch.optim.Optimizer subclass, default="adam"
-        ``"sgd"`` is SGD with Nesterov momentum 0.9 (override with ``optimizer__momentum``).
-        Strings let a JSON grid switch optimizers.
+    optimizer : {"adam", "adamw", "sgd"} or torch.optim.Optimizer subclass, default="adam"
+        ``"sgd"`` is SGD with Nesterov momentum 0.9 (override with ``optimizer__momentum``);
+        ``"adamw"`` is AdamW (decoupled weight decay, torch's default ``weight_decay=0.01``;
+        set it with ``optimizer__weight_decay``). Strings let a JSON grid switch optimizers.
     lr : float, default=1e-3
     max_epochs : int, default=20
     batch_size : int, default=32
@@ -148,19 +169,55 @@ class TorchClassifier(NeuralNetClassifier):
         (see :func:`estimators._split.validation_split`). ``None`` or 0: no validation and no
         early stopping.
     patience : int, default=5
-        Epochs without improvement of the validation loss before stopping; the weights of the
-        best epoch are restored at the end of training.
+        Epochs without improvement of the ``monitor``-ed validation score before stopping; the
+        weights of the best epoch by that score are restored at the end of training.
+    monitor : {"valid_loss", "valid_acc", "valid_balanced_acc"}, default="valid_loss"
+        The validation score that early stopping watches (and ``lr_schedule="plateau"``): the
+        loss, the accuracy or the balanced accuracy of the validation split, all computed on
+        clip-level predictions (window-averaged with ``crop``). The validation loss of a net
+        often rises while its accuracy still improves (it grows confident on the clips it gets
+        wrong): monitoring the accuracy keeps the epoch that classifies best.
+    min_epochs : int >= 1, default=1
+        Early stopping may stop only from this epoch on (1-based); before it, the best epoch is
+        still tracked but epochs without improvement do not count towards ``patience``.
     clip_grad_norm : float or None, default=None
         Clip the gradients' global L2 norm to this value (skorch ``GradientNormClipping``).
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the loss, as in scikit-learn (computed from ``y`` at fit; see
         ``class_weight_``).
-    lr_schedule : {None, "cosine", "step", "plateau"}, default=None
+    lr_schedule : {None, "cosine", "warmup_cosine", "step", "plateau"}, default=None
         Learning-rate schedule by epoch (skorch ``LRScheduler`` named ``"lr_scheduler"``, so its
         settings can be changed, e.g. ``callbacks__lr_scheduler__gamma=0.5``): cosine annealing
-        over ``max_epochs``; step decay by 10 every ``max_epochs // 3`` epochs; or decay by 10
-        when the validation loss (the training loss without validation) stalls for
-        ``max(1, patience // 2)`` epochs.
+        over ``max_epochs``; a linear warm-up over ``warmup_epochs`` then cosine annealing over
+        the rest of ``max_epochs`` (:class:`~estimators._schedules.WarmupCosine`); step decay by
+        10 every ``max_epochs // 3`` epochs; or decay by 10 when the ``monitor``-ed score (the
+        training loss without validation) stalls for ``max(1, patience // 2)`` epochs. The
+        learning rate of each epoch is in ``history_[:, "event_lr"]``.
+    warmup_epochs : int >= 0, default=0
+        Epochs of linear warm-up of ``lr_schedule="warmup_cosine"`` (at most ``max_epochs - 1``
+        are used); ignored by the other schedules.
+    label_smoothing : float in [0, 1), default=0.0
+        Label smoothing of the cross-entropy, passed to the criterion as ``label_smoothing``
+        (``criterion__label_smoothing`` wins if set too). A criterion without that argument
+        raises ValueError at fit when it is nonzero.
+    crop : int >= 1 or None, default=None
+        Train on random fixed-length crops, predict by window averaging (see
+        ``estimators/_crops.py``). The length is along the time axis: frames of an image
+        ``(n, C, H, W)`` (its last axis), steps of a sequence ``(n, T, F)``, samples of a
+        waveform. Every sample of every training batch gets a new crop (drawn from torch's
+        generator, so reproducible with ``random_state``); the network is built for inputs of
+        ``crop`` steps. ``predict_proba``, ``score`` and the validation pass that early stopping
+        scores give a clip the mean of the softmax over windows of ``crop`` steps covering it
+        (50 % overlap, the last window ending at the clip's end: the rule of
+        :func:`pipelines.segments.window_starts`), so clips of any length can be predicted.
+        Clips shorter than ``crop`` are padded with zeros after standardisation (the training
+        mean). Crops and windows are cut batch by batch: memory stays that of a batch. None:
+        whole clips.
+    calibrate : bool, default=False
+        Temperature scaling (Guo et al., 2017): after training, one temperature ``T`` is fitted
+        on the validation split (clip-level outputs, best epoch's weights) and ``predict_proba``
+        returns ``softmax(output / T)``; predictions do not change, confidences do (see
+        ``temperature_``). Needs a validation split (``valid_fraction`` or ``train_split``).
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialisation, dropout, shuffling and the validation split. An int
         makes fits repeatable; torch's global random state is left as it was.
@@ -200,10 +257,13 @@ class TorchClassifier(NeuralNetClassifier):
     classes_ : np.ndarray [shape=(n_classes,)]
         The labels (strings or integers), in the order of ``predict_proba``'s columns.
     input_shape_ : tuple of int
-        Per-sample shape given to the module (with the channel axis added to 3-D images).
+        Per-sample shape of ``X`` at fit (with the channel axis added to 3-D images): that of the
+        module's input, but with ``crop`` steps along the time axis when ``crop`` is set.
     n_features_in_ : int
         ``X.shape[1]`` at fit, as in scikit-learn (the first axis of a sample).
     class_weight_ : np.ndarray [shape=(n_classes,)] or None
+    temperature_ : float
+        With ``calibrate=True`` only: the fitted temperature.
     module_, optimizer_, criterion_, history_ :
         skorch's: the trained network, its optimizer and loss, the per-epoch history.
     """
@@ -230,6 +290,12 @@ class TorchClassifier(NeuralNetClassifier):
         clip_grad_norm=None,
         class_weight=None,
         lr_schedule=None,
+        warmup_epochs=0,
+        label_smoothing=0.0,
+        monitor="valid_loss",
+        min_epochs=1,
+        crop=None,
+        calibrate=False,
         random_state=None,
         device="auto",
         n_threads=None,
@@ -257,6 +323,12 @@ class TorchClassifier(NeuralNetClassifier):
         self.clip_grad_norm = clip_grad_norm
         self.class_weight = class_weight
         self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
+        self.label_smoothing = label_smoothing
+        self.monitor = monitor
+        self.min_epochs = min_epochs
+        self.crop = crop
+        self.calibrate = calibrate
         self.random_state = random_state
         self.n_threads = n_threads
         self.standardize = standardize
@@ -284,6 +356,7 @@ class TorchClassifier(NeuralNetClassifier):
         self
         """
         reset = not self.warm_start or not self.initialized_
+        vars(self).pop("temperature_", None)  # fitted anew at the end of training, if calibrate
         return self._fit(X, y, groups, reset=reset, classes=None, **fit_params)
 
     def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
@@ -299,7 +372,7 @@ class TorchClassifier(NeuralNetClassifier):
         epochs_done = 0 if reset else len(self.history)
         with self._threads(), self._seeded(epochs_done) as seed:
             X = self._check_X(X, reset=reset)
-            self._augmentation().check(X.shape, self._layout(X.ndim))
+            self._augmentation().check(self._trained_shape(X.shape), self._layout(X.ndim))
             if reset:
                 self._learn_classes(y, classes)
             y = self._encode_y(y, X)
@@ -343,6 +416,35 @@ class TorchClassifier(NeuralNetClassifier):
             fail("sr", "a positive number of Hz")
         if not (self.batch_augment is None or isinstance(self.batch_augment, BatchAugment)):
             fail("batch_augment", "a BatchAugment or None")
+        if not (_is_integer(self.warmup_epochs) and self.warmup_epochs >= 0):
+            fail("warmup_epochs", "an integer >= 0")
+        if not (_is_real(self.label_smoothing) and 0 <= self.label_smoothing < 1):
+            fail("label_smoothing", "a number in [0, 1)")
+        if not _is_string(self.monitor, *MONITORS):
+            fail("monitor", f"one of {tuple(MONITORS)}")
+        if not (_is_integer(self.min_epochs) and self.min_epochs >= 1):
+            fail("min_epochs", "a positive integer")
+        if self.crop is not None and not (_is_integer(self.crop) and self.crop >= 1):
+            fail("crop", "a positive integer (steps along the time axis) or None")
+        if not isinstance(self.calibrate, (bool, np.bool_)):
+            fail("calibrate", "True or False")
+        if self.calibrate and not self._validates():
+            fail("calibrate", "False without a validation split (valid_fraction=None): the "
+                              "temperature is fitted on it")
+
+    def _trained_shape(self, shape):
+        """Shape of the batches the network trains on: ``shape`` with ``crop`` steps of time."""
+        if self.crop is None:
+            return tuple(shape)
+        layout = self._layout(len(shape))
+        if layout not in TIME_AXES:
+            raise ValueError(
+                f"crop={self.crop!r} needs a time axis: images (n, C, H, W), sequences (n, T, F) or "
+                f"waveforms (n, n_samples) of a net declaring them; X has shape {tuple(shape)}"
+            )
+        shape = list(shape)
+        shape[TIME_AXES[layout]] = self.crop
+        return tuple(shape)
 
     def _augmentation(self):
         """``batch_augment``, with None read as no augmentation."""
@@ -356,12 +458,12 @@ class TorchClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ the training step
     def train_step_single(self, batch, **fit_params):
-        """skorch's training step, on a batch augmented by ``batch_augment`` when it is on.
+        """skorch's training step, on a batch cropped (``crop``) and augmented (``batch_augment``).
 
-        The one place where training batches are augmented (validation batches go through
-        skorch's ``evaluation_step`` instead). With mixup the loss is ``lam * loss(y) +
-        (1 - lam) * loss(y[perm])``. Without augmentation this is skorch's step itself, with no
-        extra random draw.
+        The one place where training batches are cropped and augmented (validation batches go
+        through :meth:`validation_step` instead): first a random crop of every sample, then the
+        augmentation. With mixup the loss is ``lam * loss(y) + (1 - lam) * loss(y[perm])``.
+        Without crops and augmentation this is skorch's step itself, with no extra random draw.
 
         Returns
         -------
@@ -369,12 +471,15 @@ class TorchClassifier(NeuralNetClassifier):
             ``{"loss": loss, "y_pred": y_pred}``, as skorch's (``y_pred`` of the augmented batch).
         """
         augment = self._augmentation()
-        if augment.is_identity:
+        if augment.is_identity and self.crop is None:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         Xi = to_tensor(Xi, device=self.device)
-        Xi, mix = augment(Xi, layout=self._layout(Xi.dim()), sr=self.sr)
+        layout = self._layout(Xi.dim())
+        if self.crop is not None:
+            Xi = random_crop(Xi, self.crop, axis=TIME_AXES[layout])
+        Xi, mix = augment(Xi, layout=layout, sr=self.sr)
         y_pred = self.infer(Xi, **fit_params)
         if mix is None:
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
@@ -384,6 +489,49 @@ class TorchClassifier(NeuralNetClassifier):
                               y_pred, yi, *mix)
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
+
+    def infer_clips(self, Xi, **fit_params):
+        """The module's output on whole clips: with ``crop``, the log of the mean softmax over the
+        windows covering each clip; without, skorch's ``infer`` (the logits).
+
+        Returning ``log(mean probability)`` in place of logits keeps skorch's arithmetic right:
+        its softmax is the mean probability, and the cross-entropy of it is the clip's loss. The
+        validation pass (:meth:`validation_step`) and predictions (:meth:`evaluation_step`:
+        ``predict_proba``, ``forward``) go through here; training batches do not (they are
+        cropped at random instead).
+
+        Parameters
+        ----------
+        Xi : torch.Tensor or array [shape=(batch_size, ...)]
+
+        Returns
+        -------
+        torch.Tensor [shape=(batch_size, n_classes)]
+        """
+        if self.crop is None:
+            return self.infer(Xi, **fit_params)
+        Xi = to_tensor(Xi, device=self.device)
+        windows, n_windows = covering_windows(Xi, self.crop, axis=TIME_AXES[self._layout(Xi.dim())])
+        return mean_log_proba(self.infer(windows, **fit_params), n_windows)
+
+    def validation_step(self, batch, **fit_params):
+        """skorch's, on whole clips (:meth:`infer_clips`): the validation scores are clip-level."""
+        self._set_training(False)
+        Xi, yi = unpack_data(batch)
+        with torch.no_grad():
+            y_pred = self.infer_clips(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=False)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def evaluation_step(self, batch, training=False):
+        """skorch's, on whole clips (:meth:`infer_clips`), divided by ``temperature_`` if calibrated."""
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        with torch.set_grad_enabled(training):
+            self._set_training(training)
+            output = self.infer_clips(Xi)
+        temperature = getattr(self, "temperature_", None)
+        return output if temperature is None or training else output / temperature
 
     # ------------------------------------------------------------------- data validation
     def _net_name(self):
@@ -514,20 +662,29 @@ class TorchClassifier(NeuralNetClassifier):
                 f"{type(self).__name__} sizes the network from the data: call fit or partial_fit "
                 "rather than initialize"
             )
-        kwargs.update(input_shape=self.input_shape_, n_classes=len(self.classes_))
+        shape = self._trained_shape((0, *self.input_shape_))[1:]  # crop steps of time with crop
+        kwargs.update(input_shape=shape, n_classes=len(self.classes_))
         self.module_ = self.initialized_instance(self.module, kwargs)
         return self
 
     def initialize_criterion(self):
-        """The criterion, weighted by ``class_weight_`` when ``class_weight`` is set."""
+        """The criterion, weighted by ``class_weight_`` when ``class_weight`` is set, smoothed by
+        ``label_smoothing`` when it is nonzero."""
         kwargs = self.get_params_for("criterion")
         if self.class_weight is not None and "weight" not in kwargs:
             kwargs["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        if self.label_smoothing and "label_smoothing" not in kwargs:
+            criterion = self.criterion if isinstance(self.criterion, type) else type(self.criterion)
+            if "label_smoothing" not in inspect.signature(criterion).parameters:
+                raise ValueError(f"label_smoothing={self.label_smoothing!r}: the criterion "
+                                 f"{criterion.__name__} takes no label_smoothing argument; set "
+                                 "label_smoothing=0.0 or use torch.nn.CrossEntropyLoss")
+            kwargs["label_smoothing"] = float(self.label_smoothing)
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         return self
 
     def initialize_optimizer(self):
-        """The optimizer; the strings ``"adam"`` and ``"sgd"`` (Nesterov, momentum 0.9) resolved."""
+        """The optimizer; the strings ``"adam"``, ``"adamw"`` and ``"sgd"`` (Nesterov, momentum 0.9) resolved."""
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         optimizer = self.optimizer
         if isinstance(optimizer, str):
@@ -547,11 +704,18 @@ class TorchClassifier(NeuralNetClassifier):
         validates = self._validates()
         if self.clip_grad_norm is not None:
             callbacks.append(("gradient_clipping", GradientNormClipping(self.clip_grad_norm)))
+        if validates and self.monitor == "valid_balanced_acc":
+            callbacks.append(("valid_balanced_acc", EpochScoring(
+                _valid_balanced_accuracy, name="valid_balanced_acc", lower_is_better=False)))
         if self.lr_schedule is not None:
             callbacks.append(("lr_scheduler", self._lr_scheduler(validates)))
         if validates:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.patience, load_best=True)))
+            stopping = dict(monitor=self.monitor, lower_is_better=MONITORS.get(self.monitor, True),
+                            patience=self.patience, load_best=True)
+            callbacks.append(("early_stopping", EarlyStopping(**stopping) if self.min_epochs <= 1
+                              else PhasedEarlyStopping(**stopping, start=self.min_epochs)))
+        if validates and self.calibrate is True:  # last: after the best weights are restored
+            callbacks.append(("temperature_scaling", TemperatureScaling()))
         return callbacks
 
     def _validates(self):
@@ -561,9 +725,13 @@ class TorchClassifier(NeuralNetClassifier):
         epochs = self._epochs_per_fit()
         if self.lr_schedule == "cosine":
             return LRScheduler("CosineAnnealingLR", T_max=epochs)
+        if self.lr_schedule == "warmup_cosine":
+            return LRScheduler("LambdaLR", lr_lambda=WarmupCosine(epochs, self.warmup_epochs))
         if self.lr_schedule == "step":
             return LRScheduler("StepLR", step_size=max(1, epochs // 3), gamma=0.1)
-        return LRScheduler("ReduceLROnPlateau", monitor="valid_loss" if validates else "train_loss",
+        monitor = self.monitor if validates else "train_loss"
+        return LRScheduler("ReduceLROnPlateau", monitor=monitor,
+                           mode="min" if MONITORS.get(monitor, True) else "max",
                            factor=0.1, patience=max(1, self.patience // 2))
 
     def _epochs_per_fit(self):

@@ -1,19 +1,20 @@
 """A small CNN: three convolution + pooling stages, a 128-unit dense layer, dropout 0.5.
 
 Each stage is conv 3 x 3 (padded) -> [batch norm] -> ReLU -> max-pool 2. Batch normalisation is
-``module__batch_norm``; weight decay is the optimizer's, ``optimizer__weight_decay``.
+``batch_norm`` (on by default); weight decay is the optimizer's, ``optimizer__weight_decay``.
 """
 
 from torch import nn
 
-from estimators._torch import TorchClassifier, dense_head, output_shape
+from estimators._recipe import SpectrogramNetClassifier
+from estimators._torch import dense_head, output_shape
 
 SPEC = {
     "class": "CNNClassifier",
     "input": "image",
     "feature": "mel",
     "feature_params": {},
-    "param_grid": {"batch_norm": [False, True], "optimizer__weight_decay": [0.0, 1e-4]},
+    "param_grid": {"batch_norm": [False, True], "optimizer__weight_decay": [1e-4, 1e-2]},
     "test_params": {"max_epochs": 2, "channels": (2, 4, 4), "n_hidden": 8},
     "test_shape": (2, 16, 16),
     "description": "3-layer CNN (conv + pool) with a 128-unit dense layer, dropout, optional BN",
@@ -58,7 +59,7 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-class CNNClassifier(TorchClassifier):
+class CNNClassifier(SpectrogramNetClassifier):
     """The small CNN (:class:`SmallCNN`) as a scikit-learn classifier of ``(n, C, H, W)`` images.
 
     Parameters
@@ -69,14 +70,17 @@ class CNNClassifier(TorchClassifier):
         Units of the dense layer.
     dropout : float, default=0.5
         Before the output layer.
-    batch_norm : bool, default=False
+    batch_norm : bool, default=True
         Batch normalisation after each convolution.
 
     Other Parameters
     ----------------
     lr, max_epochs, batch_size, device, random_state, ... :
         Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
-        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+        seeding, device, batch augmentation, crops) with the defaults of the spectrogram nets'
+        recipe (:class:`~estimators._recipe.SpectrogramNetClassifier`: AdamW, warm-up + cosine,
+        label smoothing 0.1, SpecAugment masks + mixup, early stopping on the validation
+        accuracy), and skorch's ``optimizer__*``, ``callbacks__*``, ...
 
     Examples
     --------
@@ -91,7 +95,7 @@ class CNNClassifier(TorchClassifier):
     module_params = ("channels", "n_hidden", "dropout", "batch_norm")
 
     def __init__(self, module=SmallCNN, *, channels=(16, 32, 64), n_hidden=128, dropout=0.5,
-                 batch_norm=False, **kwargs):
+                 batch_norm=True, **kwargs):
         super().__init__(module, **kwargs)
         self.channels = channels
         self.n_hidden = n_hidden

@@ -17,7 +17,8 @@ The clip is classified from the LSTM's final hidden state.
 import torch
 from torch import nn
 
-from estimators._torch import TorchClassifier, output_shape
+from estimators._recipe import SpectrogramNetClassifier
+from estimators._torch import output_shape
 
 SPEC = {
     "class": "CRNNClassifier",
@@ -87,7 +88,7 @@ class CRNN(nn.Module):
         return self.head(hidden[-1])
 
 
-class CRNNClassifier(TorchClassifier):
+class CRNNClassifier(SpectrogramNetClassifier):
     """The :class:`CRNN` as a scikit-learn classifier of ``(n, C, F, T)`` images.
 
     Parameters
@@ -105,7 +106,10 @@ class CRNNClassifier(TorchClassifier):
     ----------------
     lr, max_epochs, batch_size, device, random_state, ... :
         Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
-        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+        seeding, device, batch augmentation, crops) with the defaults of the spectrogram nets'
+        recipe (:class:`~estimators._recipe.SpectrogramNetClassifier`: AdamW, warm-up + cosine,
+        label smoothing 0.1, SpecAugment masks + mixup, early stopping on the validation
+        accuracy), and skorch's ``optimizer__*``, ``callbacks__*``, ...
     """
 
     module_params = ("mode", "channels", "hidden_size", "dropout")

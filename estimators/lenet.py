@@ -6,7 +6,8 @@ ReLU -> (dropout) -> output. Convolutions are padded to keep their input's size.
 
 from torch import nn
 
-from estimators._torch import TorchClassifier, dense_head, output_shape
+from estimators._recipe import SpectrogramNetClassifier
+from estimators._torch import dense_head, output_shape
 
 SPEC = {
     "class": "LeNetClassifier",
@@ -55,7 +56,7 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-class LeNetClassifier(TorchClassifier):
+class LeNetClassifier(SpectrogramNetClassifier):
     """The :class:`LeNet` CNN as a scikit-learn classifier of ``(n, C, H, W)`` images.
 
     Parameters
@@ -71,7 +72,10 @@ class LeNetClassifier(TorchClassifier):
     ----------------
     lr, max_epochs, batch_size, device, random_state, ... :
         Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
-        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+        seeding, device, batch augmentation, crops) with the defaults of the spectrogram nets'
+        recipe (:class:`~estimators._recipe.SpectrogramNetClassifier`: AdamW, warm-up + cosine,
+        label smoothing 0.1, SpecAugment masks + mixup, early stopping on the validation
+        accuracy), and skorch's ``optimizer__*``, ``callbacks__*``, ...
     """
 
     module_params = ("channels", "n_hidden", "dropout")

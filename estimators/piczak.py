@@ -10,7 +10,8 @@ layers are sized from the input at construction, so full clips work as well as 4
 
 from torch import nn
 
-from estimators._torch import TorchClassifier, dense_head, output_shape
+from estimators._recipe import SpectrogramNetClassifier
+from estimators._torch import dense_head, output_shape
 
 SPEC = {
     "class": "PiczakClassifier",
@@ -91,7 +92,7 @@ class FrontEndPiczakNet(nn.Module):
         return self.piczak(self.front_end(x).unsqueeze(1))
 
 
-class PiczakClassifier(TorchClassifier):
+class PiczakClassifier(SpectrogramNetClassifier):
     """:class:`PiczakNet` as a scikit-learn classifier of ``(n, C, n_mels, frames)`` images.
 
     Parameters
@@ -103,19 +104,28 @@ class PiczakClassifier(TorchClassifier):
     dropout : float, default=0.5
     kernel_height : int, default=57
         Height (frequency extent) of the first convolution, 57 of 60 mel bands in the paper.
+    crop : int or None, default=41
+        Piczak's segments of 41 frames: the net trains on a random 41-frame crop of every clip
+        at every batch and predicts a clip by the mean probability of its 41-frame windows of
+        50 % overlap (the study's "probability voting", inside the net). ``cli.py cv --segments
+        41`` still works: it cuts the windows outside the net, which then sees whole 41-frame
+        inputs (a crop of 41 frames of a 41-frame window is the window itself).
 
     Other Parameters
     ----------------
     lr, max_epochs, batch_size, device, random_state, ... :
         Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
-        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+        seeding, device, batch augmentation, crops) with the defaults of the spectrogram nets'
+        recipe (:class:`~estimators._recipe.SpectrogramNetClassifier`: AdamW, warm-up + cosine,
+        label smoothing 0.1, SpecAugment masks + mixup, early stopping on the validation
+        accuracy), and skorch's ``optimizer__*``, ``callbacks__*``, ...
     """
 
     module_params = ("n_filters", "n_hidden", "dropout", "kernel_height")
 
     def __init__(self, module=PiczakNet, *, n_filters=80, n_hidden=5000, dropout=0.5, kernel_height=57,
-                 **kwargs):
-        super().__init__(module, **kwargs)
+                 crop=41, **kwargs):
+        super().__init__(module, crop=crop, **kwargs)
         self.n_filters = n_filters
         self.n_hidden = n_hidden
         self.dropout = dropout

@@ -12,7 +12,7 @@ import warnings
 import torch
 from torch import nn
 
-from estimators._torch import TorchClassifier
+from estimators._recipe import SpectrogramNetClassifier
 
 SPEC = {
     "class": "ResNet18Classifier",
@@ -130,7 +130,7 @@ class ResNet18(nn.Module):
             warnings.warn(f"{path}: " + "; ".join(notes), UserWarning, stacklevel=2)
 
 
-class ResNet18Classifier(TorchClassifier):
+class ResNet18Classifier(SpectrogramNetClassifier):
     """:class:`ResNet18` as a scikit-learn classifier of ``(n, C, H, W)`` images.
 
     Parameters
@@ -145,7 +145,10 @@ class ResNet18Classifier(TorchClassifier):
     ----------------
     lr, max_epochs, batch_size, device, random_state, ... :
         Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
-        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+        seeding, device, batch augmentation, crops) with the defaults of the spectrogram nets'
+        recipe (:class:`~estimators._recipe.SpectrogramNetClassifier`: AdamW, warm-up + cosine,
+        label smoothing 0.1, SpecAugment masks + mixup, early stopping on the validation
+        accuracy), and skorch's ``optimizer__*``, ``callbacks__*``, ...
     """
 
     module_params = ("base_width", "weights_path")

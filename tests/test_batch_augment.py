@@ -19,6 +19,7 @@ from torch import nn
 
 import estimators
 from estimators._augment import BatchAugment, augment_waveforms, mixup, mixup_loss, spec_mask
+from estimators._recipe import RECIPE_AUGMENT
 from estimators._torch import TorchClassifier
 from featurestore.augment import WaveformAugmentation
 
@@ -286,9 +287,9 @@ def test_defaults_train_exactly_as_without_augmentation(name):
     X, y = data(spec.test_shape, offset=0.0)
     off = BatchAugment(time_mask=0, freq_mask=8, n_masks=0, mixup_alpha=0.0, noise_snr=None)
     assert off.is_identity and not BatchAugment(time_mask=1).is_identity
-    net = tiny(name)
+    net = tiny(name, batch_augment=BatchAugment())  # the cnn's own default is the recipe's
     reference = unaugmented(type(net))(**net.get_params(deep=False)).fit(X, y)
-    for net in (tiny(name).fit(X, y), tiny(name, batch_augment=off).fit(X, y),
+    for net in (tiny(name, batch_augment=BatchAugment()).fit(X, y), tiny(name, batch_augment=off).fit(X, y),
                 tiny(name, batch_augment=None).fit(X, y)):
         for a, b in zip(weights(net), weights(reference), strict=True):
             np.testing.assert_array_equal(a, b)
@@ -313,7 +314,7 @@ def test_bad_batch_augment_fields_are_named(fields, match):
     net = tiny("cnn")
     with pytest.raises(ValueError, match=match):  # a grid's value fails before any training
         net.set_params(**{f"batch_augment__{key}": value for key, value in fields.items()})
-    assert net.batch_augment == BatchAugment()
+    assert net.batch_augment == RECIPE_AUGMENT
 
 
 @pytest.mark.parametrize("params, match", [
@@ -360,7 +361,8 @@ def test_a_grid_replaces_batch_augment_and_never_changes_a_shared_one():
     first.set_params(batch_augment__time_mask=4)
     assert first.batch_augment == BatchAugment(freq_mask=2, time_mask=4)
     assert second.batch_augment is shared and shared == BatchAugment(freq_mask=2)
-    assert tiny("cnn").batch_augment == BatchAugment()  # the default instance too
+    assert tiny("cnn").batch_augment is RECIPE_AUGMENT  # the default instance too
+    assert RECIPE_AUGMENT == BatchAugment(freq_mask=8, time_mask=8, n_masks=2, mixup_alpha=0.2)
     both = tiny("cnn").set_params(batch_augment=BatchAugment(n_masks=2), batch_augment__time_mask=3)
     assert both.batch_augment == BatchAugment(n_masks=2, time_mask=3)
     assert tiny("cnn", batch_augment=None).set_params(batch_augment__mixup_alpha=0.2).batch_augment \
@@ -376,7 +378,7 @@ def test_old_flat_names_are_deprecated_aliases_in_set_params_only():
     assert [str(w.message).split(";")[0] for w in record] == [
         "time_mask is deprecated for CNNClassifier", "mixup_alpha is deprecated for CNNClassifier"]
     assert "use batch_augment__time_mask" in str(record[0].message)
-    assert net.batch_augment == BatchAugment(time_mask=4, mixup_alpha=0.2)
+    assert net.batch_augment == BatchAugment(freq_mask=8, time_mask=4, n_masks=2, mixup_alpha=0.2)
     assert "time_mask" not in net.get_params()
     with pytest.raises(TypeError, match=r"time_mask=\.\.\.: it is a field of batch_augment now"):
         TorchClassifier(nn.Linear, time_mask=4)
