@@ -382,14 +382,15 @@ def cmd_cv(args):
     check_estimators([args.estimator])
     params = {k: v[0] for k, v in parse_param_grid(args.params).items()} if args.params else {}
     with experiment_from_args(args) as experiment:
-        experiment.cv(args.estimator, kind=args.feature, params=params, segments=args.segments, vote=args.vote)
+        experiment.cv(args.estimator, kind=args.feature, params=params, segments=args.segments, vote=args.vote,
+                      refit=args.refit)
 
 
 def cmd_ensemble(args):
-    names = [n.strip() for n in args.estimators.split(",") if n.strip()]
-    check_estimators(names)
+    names = [n.strip() for n in args.estimators.split(",") if n.strip()] if args.estimators else None
+    check_estimators(names or [])
     with experiment_from_args(args) as experiment:
-        experiment.ensemble(names, method=args.method)
+        experiment.ensemble(names, method=args.method, calibrate=args.calibrate, refit=args.refit)
 
 
 def cmd_report(args):
@@ -452,10 +453,12 @@ GRID_EXAMPLES = """  cli.py grid --estimator lstm                       # its de
   cli.py grid --estimator svm --search flat         # optimistic: selected and scored on the same folds"""
 
 CV_EXAMPLES = """  cli.py cv --estimator svm
+  cli.py cv --estimator svm --refit                 # also fit on all clips: model.joblib for `predict`
   cli.py cv --estimator lstm --params hidden_size=150 --params pooling=mean
   cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K"""
 
-ENSEMBLE_EXAMPLES = """  cli.py ensemble --estimators svm,piczak,lstm
+ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # the default: svm + the deep default, soft vote, calibrated
+  cli.py ensemble --estimators svm,piczak,lstm
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
 
 REPORT_EXAMPLES = """  cli.py report results/*                  # every run; a demo folder counts as its runs
@@ -533,14 +536,23 @@ def build_parser():
     p.add_argument("--estimator", required=True, help="registry name; see `estimators`")
     p.add_argument("--params", action="append", metavar="KEY=VALUE",
                    help="estimator parameters (repeatable); default: the estimator's defaults")
+    p.add_argument("--refit", action="store_true",
+                   help="also fit on all clips and save model.joblib (for `predict`); by default each fold is "
+                        "trained once and no model is saved")
     add_experiment_args(p)
     p.set_defaults(func=cmd_cv)
 
     p = command(sub, "ensemble", "voting or stacking ensemble, each member on its own feature kind",
                 ENSEMBLE_EXAMPLES)
-    p.add_argument("--estimators", required=True, help="comma-separated registry names, e.g. svm,piczak,lstm")
+    p.add_argument("--estimators", help="comma-separated registry names, e.g. svm,piczak,lstm (default: "
+                                        "svm and the deep default, see `pipelines.build.DEFAULT_ENSEMBLE`)")
     p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft",
                    help="soft or hard voting, or stacking (default soft)")
+    p.add_argument("--calibrate", choices=["temperature", "none"], default="temperature",
+                   help="soft vote: temperature-scale the nets' probabilities on inner splits of each training "
+                        "set (default temperature; the svm is Platt-scaled already)")
+    p.add_argument("--refit", action="store_true",
+                   help="also fit the ensemble on all clips and save model.joblib (default: scores only)")
     add_experiment_args(p)
     p.set_defaults(func=cmd_ensemble)
 

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from pipelines import reports
 from pipelines.reporter import Reporter
 from pipelines.results import ResultsFolderError, check_output, new_folder, output_folder, timestamp
@@ -132,3 +134,63 @@ def report(paths, *, output=None, reporter=None):
     folder = output_folder(output) if output else new_folder("results", f"report-{timestamp()}")
     reporter.compared(folder, write_report(folder, table), n_runs=len(table))
     return table
+
+
+# --------------------------------------------------------------------------- an ensemble and its members
+#: The ensemble's own row in :func:`member_scores`.
+ENSEMBLE_ROW = "ensemble"
+
+
+def member_scores(predictions, members):
+    """Per test fold, each member's scores and the ensemble's, from one cross-validation's predictions.
+
+    The members are those fitted inside each fold's ensemble (the ``member_<name>`` columns of
+    :attr:`pipelines.evaluate.CVResult.predictions`), so they are scored in the same folds as the
+    ensemble, on the same clips, without being trained again.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Out-of-fold predictions: ``fold``, ``label``, ``prediction`` and ``member_<name>`` per member.
+    members : list of str
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (model, fold), members first in their order, then :data:`ENSEMBLE_ROW`:
+        ``model``, ``fold``, ``n_test``, then one column per metric of :data:`pipelines.evaluate.METRICS`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"fold": [1, 1, 2, 2], "label": list("abab"), "prediction": list("abaa"),
+    ...                   "member_svm": list("aaab")})
+    >>> member_scores(p, ["svm"])[["model", "fold", "accuracy"]].to_string(index=False)
+    '   model  fold  accuracy\n     svm     1       0.5\n     svm     2       1.0\nensemble     1       1.0\nensemble     2       0.5'
+    """
+    from pipelines.evaluate import METRICS
+
+    missing = [name for name in members if f"member_{name}" not in predictions]
+    if missing:
+        raise ValueError(f"the predictions hold no member_{missing[0]} column: not an ensemble's with that member")
+    rows = []
+    for name, column in [*((name, f"member_{name}") for name in members), (ENSEMBLE_ROW, "prediction")]:
+        for fold, part in predictions.groupby("fold", sort=True):
+            rows.append({"model": name, "fold": fold, "n_test": len(part),
+                         **{metric: float(score(part["label"], part[column])) for metric, score in METRICS.items()}})
+    return pd.DataFrame(rows)
+
+
+def format_member_scores(scores):
+    """A fixed-width text table of :func:`member_scores`: per model, mean +/- std of each metric, then
+    the accuracy of each fold."""
+    from pipelines.evaluate import METRICS
+
+    folds = sorted(scores["fold"].unique())
+    header = ["model", *METRICS, *(f"fold{f}" for f in folds)]
+    rows = []
+    for name, part in scores.groupby("model", sort=False):
+        part = part.set_index("fold")
+        rows.append([name, *(reports._format_score(part[m].mean(), part[m].std(ddof=0)) for m in METRICS),
+                     *(f"{part.loc[f, 'accuracy']:.3f}" for f in folds)])
+    return reports._fixed_width(header, rows, right_aligned=set(range(1, len(header))))
