@@ -1,10 +1,10 @@
 r"""Command line of the audio classification toolkit.
 
-    python cli.py demo                                  # the main job: four models on the built-in demo data
+    python cli.py demo                                  # the main job: the default ensemble and two nets, demo data
     python cli.py extract --dataset urbansound8k --root PATH --features mel,mfcc --n-jobs 2
     python cli.py grid --estimator lstm                 # nested grid search (demo data by default)
-    python cli.py cv --estimator svm                    # one configuration across the folds
-    python cli.py ensemble --estimators svm,piczak,lstm --method soft
+    python cli.py cv --estimator svm                    # one configuration across the folds (--refit: a model)
+    python cli.py ensemble                              # svm + the deep default, soft vote, members beside it
     python cli.py grid --estimator svm --scheduler tcp://HOST:8786   # on a Dask cluster (extract, cv too)
     python cli.py grid --estimator svm --set augment.copies=2 --set augment.pitch_shift=2 \
         --param-grid '{"augment_copies": [0, 2]}'      # stored augmented copies, tuned by the grid
@@ -469,7 +469,9 @@ Writes comparison.csv, comparison.md and comparison.png (one comparison-<data se
 the runs come from several data sets) to a new folder, never into another run's."""
 
 PREDICT_EXAMPLES = """  cli.py predict --model results/cv-svm-demo-20260105-142501/model.joblib a.wav b.flac
-  cli.py predict --model results/demo-20260105-142501/cnn/model.joblib --hop 0.25 long_recording.wav
+  cli.py predict --model results/grid-cnn-demo-20260105-142501/model.joblib --hop 0.25 long_recording.wav
+
+A model.joblib comes from grid, or from cv and ensemble with --refit.
 
 A file that cannot be read is reported on stderr and the others are classified; the exit status
 is then 1."""
@@ -488,8 +490,9 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = command(sub, "demo", "the main job: extract the demo data's features, cross-validate four models (an SVM "
-                "and three networks) on its 5 folds and compare them", DEMO_EXAMPLES)
+    p = command(sub, "demo", "the main job: extract the demo data's features, cross-validate the default ensemble "
+                "(svm + the deep default, each member scored in the same folds) and two models more (lstm, piczak) "
+                "on its 5 folds and compare them; no model is saved", DEMO_EXAMPLES)
     p.add_argument("--cache", help="feature store folder (default: $FEATURESTORE_CACHE or ./cache)")
     p.add_argument("--n-jobs", type=int, default=DEFAULT_N_JOBS, help=N_JOBS_HELP)
     p.add_argument("--output", help="results folder, new or empty (default: results/demo-<time>)")

@@ -64,8 +64,9 @@ def run_labels(runs):
 def read_runs(paths, reporter=None):
     """The ``run.json`` of every run of :func:`find_runs`, with its label as ``run``.
 
-    The notes of :func:`find_runs` (paths left out) go to ``reporter.note``
-    (a :class:`~pipelines.reporter.Reporter`; silent by default).
+    An ensemble's run is followed by one record per member (:func:`member_records`), so that members
+    and ensemble are compared side by side. The notes of :func:`find_runs` (paths left out) go to
+    ``reporter.note`` (a :class:`~pipelines.reporter.Reporter`; silent by default).
 
     Returns
     -------
@@ -80,10 +81,28 @@ def read_runs(paths, reporter=None):
     records = []
     for (folder, _), label in zip(runs, run_labels(runs)):
         try:
-            records.append({**json.loads((folder / "run.json").read_text()), "run": label})
+            record = {**json.loads((folder / "run.json").read_text()), "run": label}
         except json.JSONDecodeError as exc:
             raise ResultsFolderError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
+        records += [record, *member_records(record)]
     return records
+
+
+def member_records(run):
+    """Records of an ensemble's members for :func:`pipelines.reports.comparison_table`, from its ``run.json``.
+
+    Each is named ``<member> (in <ensemble>)`` and carries the member's mean and std scores in the
+    ensemble's folds (``run["members"]``); a run without members gives none.
+
+    >>> member_records({"name": "soft-svm+cnn", "run": "ens", "dataset": "demo", "feature": "mfcc+mel",
+    ...                 "members": {"svm": {"mean_accuracy": 0.7}, "ensemble": {"mean_accuracy": 0.8}}})
+    [{'name': 'svm (in soft-svm+cnn)', 'estimator': 'svm', 'feature': None, 'run': 'ens', 'dataset': 'demo', 'mean_accuracy': 0.7}]
+    """
+    members = [name for name in (run.get("members") or {}) if name != ENSEMBLE_ROW]
+    kinds = str(run.get("feature") or "").split("+")  # an ensemble's feature is its members' kinds, in order
+    kinds = kinds if len(kinds) == len(members) else [None] * len(members)
+    return [{"name": f"{name} (in {run['name']})", "estimator": name, "feature": kind, "run": run.get("run"),
+             "dataset": run.get("dataset"), **run["members"][name]} for name, kind in zip(members, kinds)]
 
 
 def write_report(folder, table, title="Comparison of runs"):
@@ -165,8 +184,12 @@ def member_scores(predictions, members):
     >>> import pandas as pd
     >>> p = pd.DataFrame({"fold": [1, 1, 2, 2], "label": list("abab"), "prediction": list("abaa"),
     ...                   "member_svm": list("aaab")})
-    >>> member_scores(p, ["svm"])[["model", "fold", "accuracy"]].to_string(index=False)
-    '   model  fold  accuracy\n     svm     1       0.5\n     svm     2       1.0\nensemble     1       1.0\nensemble     2       0.5'
+    >>> print(member_scores(p, ["svm"])[["model", "fold", "accuracy"]].to_string(index=False))
+       model  fold  accuracy
+         svm     1       0.5
+         svm     2       1.0
+    ensemble     1       1.0
+    ensemble     2       0.5
     """
     from pipelines.evaluate import METRICS
 
