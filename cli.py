@@ -310,6 +310,11 @@ class PrintReporter:
     def refit_started(self, label, n_clips):
         print(f"refitting {label} on all {n_clips} clips ...", flush=True)
 
+    def refit_epoch(self, label, epoch, max_epochs, seconds, train_loss, valid_acc):
+        valid = "" if valid_acc is None else f", valid acc {valid_acc:.3f}"
+        print(f"  {label} epoch {epoch}/{max_epochs}: train loss {train_loss:.3f}{valid}, {seconds:.1f} s",
+              flush=True)
+
     def refit_done(self, label, seconds):
         print(f"refitted {label} in {seconds:.1f} s", flush=True)
 

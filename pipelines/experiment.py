@@ -20,7 +20,9 @@ out-of-fold predictions and scores hold the original clips only.
 """
 
 import os
+import sys
 import time
+from contextlib import nullcontext
 
 from sklearn.base import clone
 
@@ -332,11 +334,18 @@ class Experiment:
             get_reusable_executor(reuse=True).shutdown(wait=True)
 
     def _refit(self, label, model, clips):
-        """Fit ``model`` on all clips, telling the reporter: after the progress bar ends this can take minutes."""
+        """Fit ``model`` on all clips, telling the reporter: after the progress bar ends this can take minutes
+        (a net's epochs are told one by one, see :mod:`pipelines.progress`)."""
         self.reporter.refit_started(label, len(clips))
         start = time.perf_counter()
         X, y = clips["clip_id"].to_numpy(dtype=str), clips["label"].to_numpy()
-        model.fit(X, y, **_fit_params(model, clips["group"].to_numpy()))
+        progress = nullcontext()
+        if "skorch" in sys.modules:  # a net among the model's steps: per-epoch progress
+            from pipelines.progress import listening
+
+            progress = listening(model, label, self.reporter.refit_epoch)
+        with progress:
+            model.fit(X, y, **_fit_params(model, clips["group"].to_numpy()))
         self.reporter.refit_done(label, time.perf_counter() - start)
         return model
 

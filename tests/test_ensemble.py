@@ -166,3 +166,20 @@ def test_stacking_never_sees_a_test_clip_in_its_inner_fits(clips):
     predicted = [X for _, what, X in SEEN if what == "predict"]
     assert all(len(set(X)) == len(X) for X in predicted)
     assert sorted(result.predictions["clip_id"]) == sorted(clips["clip_id"])
+
+
+def test_a_nets_refit_tells_each_epoch_and_leaves_no_callback_behind(experiment, one_torch_thread):
+    from test_experiment import Recorder
+
+    recorder = Recorder()
+    folder = experiment(reporter=recorder, max_epochs=2, folds=[1]).cv("cnn", params={"channels": (2, 4, 4), "n_hidden": 8},
+                                                            refit=True)
+    epochs = [args for name, args in recorder.events if name == "refit_epoch"]
+    assert [(label, epoch, max_epochs) for label, epoch, max_epochs, *_ in epochs] == [("cnn", 1, 2), ("cnn", 2, 2)]
+    assert all(seconds >= 0 and train_loss > 0 for _, _, _, seconds, train_loss, _ in epochs)
+    names = [name for name, _ in recorder.events]
+    assert names.index("refit_started") < names.index("refit_epoch") < names.index("refit_done")
+    import joblib
+
+    net = joblib.load(folder / "model.joblib")["model"].named_steps["model"]
+    assert "refit_progress" not in [name for name, _ in net.callbacks or []]
