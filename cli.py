@@ -462,7 +462,7 @@ CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator lstm --params hidden_size=150 --params pooling=mean
   cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K"""
 
-ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # the default: svm + the deep default, soft vote, calibrated
+ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + the deep default, soft vote, nets calibrated
   cli.py ensemble --estimators svm,piczak,lstm
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
 

@@ -227,7 +227,8 @@ def _row(fold, y_true, prediction, cpu, proba=None, classes=None):
     row = {"fold": fold, "accuracy": accuracy_score(y_true, prediction),
            "balanced_accuracy": balanced_accuracy_score(y_true, prediction), "cpu_s": cpu}
     if proba is not None:
-        row["log_loss"] = log_loss(np.asarray(y_true).astype(str), proba, labels=classes)  # columns name classes as text
+        # the proba_<class> columns name the classes as text
+        row["log_loss"] = log_loss(np.asarray(y_true).astype(str), proba, labels=classes)
     return row
 
 

@@ -94,9 +94,10 @@ def member_records(run):
     Each is named ``<member> (in <ensemble>)`` and carries the member's mean and std scores in the
     ensemble's folds (``run["members"]``); a run without members gives none.
 
-    >>> member_records({"name": "soft-svm+cnn", "run": "ens", "dataset": "demo", "feature": "mfcc+mel",
-    ...                 "members": {"svm": {"mean_accuracy": 0.7}, "ensemble": {"mean_accuracy": 0.8}}})
-    [{'name': 'svm (in soft-svm+cnn)', 'estimator': 'svm', 'feature': None, 'run': 'ens', 'dataset': 'demo', 'mean_accuracy': 0.7}]
+    >>> run = {"name": "soft-svm+cnn", "run": "ens", "dataset": "demo", "feature": "mfcc+mel",
+    ...        "members": {"svm": {"mean_accuracy": 0.7}, "cnn": {"mean_accuracy": 0.6}, "ensemble": {}}}
+    >>> [(r["name"], r["feature"], r["mean_accuracy"]) for r in member_records(run)]
+    [('svm (in soft-svm+cnn)', 'mfcc', 0.7), ('cnn (in soft-svm+cnn)', 'mel', 0.6)]
     """
     members = [name for name in (run.get("members") or {}) if name != ENSEMBLE_ROW]
     kinds = str(run.get("feature") or "").split("+")  # an ensemble's feature is its members' kinds, in order

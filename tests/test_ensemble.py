@@ -172,8 +172,8 @@ def test_a_nets_refit_tells_each_epoch_and_leaves_no_callback_behind(experiment,
     from test_experiment import Recorder
 
     recorder = Recorder()
-    folder = experiment(reporter=recorder, max_epochs=2, folds=[1]).cv("cnn", params={"channels": (2, 4, 4), "n_hidden": 8},
-                                                            refit=True)
+    tiny = {"channels": (2, 4, 4), "n_hidden": 8}
+    folder = experiment(reporter=recorder, max_epochs=2, folds=[1]).cv("cnn", params=tiny, refit=True)
     epochs = [args for name, args in recorder.events if name == "refit_epoch"]
     assert [(label, epoch, max_epochs) for label, epoch, max_epochs, *_ in epochs] == [("cnn", 1, 2), ("cnn", 2, 2)]
     assert all(seconds >= 0 and train_loss > 0 for _, _, _, seconds, train_loss, _ in epochs)
