@@ -183,3 +183,19 @@ def test_a_nets_refit_tells_each_epoch_and_leaves_no_callback_behind(experiment,
 
     net = joblib.load(folder / "model.joblib")["model"].named_steps["model"]
     assert "refit_progress" not in [name for name, _ in net.callbacks or []]
+
+
+def test_report_lists_an_ensembles_members_beside_it(tmp_path):
+    from pipelines.compare import read_runs
+    from pipelines.reports import comparison_table
+
+    folder = tmp_path / "ensemble"
+    folder.mkdir()
+    members = {"svm": {"mean_accuracy": 0.7, "std_accuracy": 0.1}, "cnn": {"mean_accuracy": 0.6, "std_accuracy": 0.2},
+               ENSEMBLE_ROW: {"mean_accuracy": 0.8, "std_accuracy": 0.1}}
+    (folder / "run.json").write_text(json.dumps({"name": "soft-svm+cnn", "estimator": "soft-svm+cnn", "dataset": "demo",
+                                                 "feature": "mfcc+mel", "mean_accuracy": 0.8, "std_accuracy": 0.1,
+                                                 "members": members}))
+    table = comparison_table(read_runs([folder]))
+    assert list(table["model"]) == ["soft-svm+cnn", "svm (in soft-svm+cnn)", "cnn (in soft-svm+cnn)"]
+    assert list(table["accuracy"]) == [0.8, 0.7, 0.6] and list(table["feature"]) == ["mfcc+mel", "mfcc", "mel"]
