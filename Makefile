@@ -27,9 +27,11 @@ bench: $(STAMP)
 bench-techniques: $(STAMP)
 	$(PY) benchmarks/techniques.py
 
-# Classical defaults against a hand-written librosa + scikit-learn script (demo, FSDD, drum kits).
+# Defaults (classical, nets, the default ensemble) against hand-written librosa + scikit-learn and plain-torch
+# PiczakNet scripts (demo, FSDD, drum kits); limit a run with e.g. RECIPES_ARGS="--datasets demo --folds 1 2".
+RECIPES_ARGS ?=
 bench-recipes: $(STAMP)
-	$(PY) benchmarks/recipes.py
+	$(PY) benchmarks/recipes.py $(RECIPES_ARGS)
 
 clean-cache:
 	rm -rf cache

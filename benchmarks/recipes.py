@@ -9,17 +9,30 @@ the CPU time of that fold (fit and predict; features are computed before, once p
 - ``baseline: librosa MFCC(40) mean/std + SVC(C=10)``: the script a user writes by hand, in plain
   librosa and scikit-learn (:func:`baseline_features`, :func:`baseline_fold`), on the toolkit's
   folds but not on its features or audio loading;
+- ``baseline: plain-torch PiczakNet ...``: the deep script a user writes by hand
+  (:func:`piczak_features`, :func:`piczak_fold`): librosa log-mel (60 bands) and its delta,
+  41-frame segments with 50 % overlap, PiczakNet written inline in plain torch (as in
+  ``estimators/piczak.py``: 80 filters, two dense layers of 5000), Adam (lr 1e-4), 15 epochs of
+  batches of 32, and a clip's class the mean of its segments' probabilities;
 - ``svm``, ``softmax``, ``mlp``, ``xgboost``: the registry's classical estimators with their
   defaults, on their default stored features, through the toolkit's API (what ``cli.py cv
-  --estimator NAME`` runs).
+  --estimator NAME`` runs);
+- ``cnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
+  nets with their defaults, the same way;
+- ``ensemble: soft svm+<deep default>``: the default ensemble (what ``cli.py ensemble`` runs), with
+  its nets temperature-scaled, and once without calibration (``uncalibrated``). Its rows also give
+  ``log_loss`` (of the out-of-fold probabilities), where calibration shows; accuracy hardly moves.
 
 A data set whose files are absent is skipped with a message. The data under ``../shared`` is
 for measuring only; nothing in the project depends on it. The table is printed and written to
 ``--output`` as CSV and markdown.
 
-    python benchmarks/recipes.py [--datasets demo fsdd drumkits] [--only svm baseline]
+    python benchmarks/recipes.py [--datasets demo fsdd drumkits] [--only svm baseline] [--folds 1 2]
                                  [--shared ../shared/datasets] [--drumkits /tmp/drumkits/manifest.csv]
                                  [--output DIR]
+
+``--only`` keeps the rows whose name contains one of its words; ``--folds`` runs only those test
+folds (each still trained on every other fold, so its scores are those of the full protocol).
 """
 
 import argparse
@@ -35,7 +48,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from featurestore import FeatureStore, extract, load_dataset  # noqa: E402
-from pipelines.build import clips_in, feature_params_for, make_pipeline  # noqa: E402
+from pipelines.build import (DEEP_DEFAULT, DEFAULT_ENSEMBLE, clips_in, feature_params_for, is_torch_net,  # noqa: E402
+                             make_ensemble, make_pipeline, model_of)
 from pipelines.evaluate import cross_validate  # noqa: E402
 from pipelines.splits import ClipSplitter  # noqa: E402
 
@@ -44,11 +58,11 @@ DRUMKITS = Path("/tmp/drumkits/manifest.csv")
 
 #: The toolkit's recipes, by row name: (registry name, parameters). Defaults only.
 CLASSICAL = {"svm": ("svm", {}), "softmax": ("softmax", {}), "mlp": ("mlp", {}), "xgboost": ("xgboost", {})}
+#: The toolkit's nets, by row name; the deep default is added by its name (one place: pipelines.build).
+DEEP = {name: (name, {}) for name in dict.fromkeys(["cnn", "piczak", DEEP_DEFAULT])}
 BASELINE = "baseline: librosa MFCC(40) mean/std + SVC(C=10)"
-
-# Deep-net rows go here: the toolkit's nets as more CLASSICAL-style entries (run by toolkit_folds,
-# which takes any registry name) and the hand-written plain-torch PiczakNet loop as a second
-# baseline, a function with baseline_fold's signature added to the `baselines` dict in run().
+PICZAK_BASELINE = "baseline: plain-torch PiczakNet, log-mel 60 + delta, 41-frame segments"
+ENSEMBLE = f"ensemble: soft {'+'.join(DEFAULT_ENSEMBLE)}"
 
 
 # ---------------------------------------------------------------- data sets
@@ -116,57 +130,202 @@ def baseline_fold(F, y, train, test):
     return sk_pipeline(StandardScaler(), SVC(C=10)).fit(F[train], y[train]).predict(F[test])
 
 
+# ---------------------------------------------------------------- the hand-written deep baseline
+PICZAK = {"sr": 22050, "n_mels": 60, "n_fft": 1024, "hop_length": 512, "frames": 41, "hop_frames": 20,
+          "n_filters": 80, "n_hidden": 5000, "lr": 1e-4, "epochs": 15, "batch_size": 32}
+
+
+def piczak_features(paths, *, sr=PICZAK["sr"], n_mels=PICZAK["n_mels"], n_fft=PICZAK["n_fft"],
+                    hop_length=PICZAK["hop_length"], frames=PICZAK["frames"]):
+    """What a user writes: librosa's load, log-mel in dB and its delta, as one 2-channel image per clip.
+
+    A clip shorter than one segment is padded with silence to ``frames`` frames.
+
+    Returns
+    -------
+    list of np.ndarray [shape=(2, n_mels, n_frames)], float32
+    """
+    import librosa
+
+    images = []
+    for path in paths:
+        y, _ = librosa.load(path, sr=sr)
+        y = np.pad(y, (0, max(0, (frames - 1) * hop_length - len(y))))
+        mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length,
+                                                                 n_mels=n_mels), ref=np.max)
+        images.append(np.stack([mel, librosa.feature.delta(mel)]).astype(np.float32))
+    return images
+
+
+def piczak_segments(images, rows, *, frames=PICZAK["frames"], hop=PICZAK["hop_frames"]):
+    """The ``frames``-wide segments (hop ``hop``: 50 % overlap) of clips ``rows``, and the clip of each.
+
+    Returns
+    -------
+    segments : np.ndarray [shape=(n_segments, 2, n_mels, frames)], float32
+    owner : np.ndarray [shape=(n_segments,)], int
+        Position in ``rows`` of each segment's clip.
+    """
+    segments, owner = [], []
+    for k, row in enumerate(rows):
+        image = images[row]
+        for start in range(0, image.shape[-1] - frames + 1, hop):
+            segments.append(image[..., start:start + frames])
+            owner.append(k)
+    return np.stack(segments), np.array(owner)
+
+
+def piczak_fold(images, y, train, test, *, seed=0, **overrides):
+    """Train PiczakNet in plain torch on the segments of clips ``train``; the mean-probability vote of
+    each ``test`` clip's segments. ``overrides`` change :data:`PICZAK`'s training settings (tests
+    make it tiny).
+
+    Returns
+    -------
+    np.ndarray [shape=(len(test),)]
+        Predicted labels of the ``test`` clips.
+    """
+    import torch
+    from torch import nn
+
+    settings = {**PICZAK, **overrides}
+    torch.manual_seed(seed)
+    classes, codes = np.unique(y[train], return_inverse=True)
+    X, owner = piczak_segments(images, train, frames=settings["frames"], hop=settings["hop_frames"])
+    mean, std = X.mean(axis=(0, 3), keepdims=True), X.std(axis=(0, 3), keepdims=True) + 1e-6  # per band
+    X = torch.from_numpy((X - mean) / std)
+    targets = torch.from_numpy(codes[owner]).long()
+    f, hidden = settings["n_filters"], settings["n_hidden"]
+    convs = nn.Sequential(  # the first convolution spans 57 of 60 bands, as in the paper
+        nn.Conv2d(2, f, kernel_size=(settings["n_mels"] - 3, 6)), nn.ReLU(), nn.MaxPool2d((4, 3), stride=(1, 3)),
+        nn.Dropout(0.5), nn.Conv2d(f, f, kernel_size=(1, 3)), nn.ReLU(), nn.MaxPool2d((1, 3), stride=(1, 3)),
+        nn.Flatten())
+    n_flat = convs(X[:1]).shape[1]
+    net = nn.Sequential(convs, nn.Linear(n_flat, hidden), nn.ReLU(), nn.Dropout(0.5), nn.Linear(hidden, hidden),
+                        nn.ReLU(), nn.Dropout(0.5), nn.Linear(hidden, len(classes)))
+    optimizer = torch.optim.Adam(net.parameters(), lr=settings["lr"])
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in range(settings["epochs"]):
+        for batch in torch.randperm(len(X), generator=generator).split(settings["batch_size"]):
+            optimizer.zero_grad()
+            loss_fn(net(X[batch]), targets[batch]).backward()
+            optimizer.step()
+    net.eval()
+    X_test, owner = piczak_segments(images, test, frames=settings["frames"], hop=settings["hop_frames"])
+    with torch.no_grad():
+        proba = torch.softmax(net(torch.from_numpy((X_test - mean) / std)), dim=1).numpy()
+    votes = np.stack([proba[owner == k].mean(axis=0) for k in range(len(test))])
+    return classes[votes.argmax(axis=1)]
+
+
 # ---------------------------------------------------------------- runs
-def toolkit_folds(name, params, dataset, store):
+def _row(fold, y_true, prediction, cpu, proba=None, classes=None):
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
+
+    row = {"fold": fold, "accuracy": accuracy_score(y_true, prediction),
+           "balanced_accuracy": balanced_accuracy_score(y_true, prediction), "cpu_s": cpu}
+    if proba is not None:
+        # the proba_<class> columns name the classes as text
+        row["log_loss"] = log_loss(np.asarray(y_true).astype(str), proba, labels=classes)
+    return row
+
+
+def _test_folds(clips, folds):
+    present = sorted(int(f) for f in clips["fold"].unique())
+    return [f for f in present if folds is None or f in folds]
+
+
+def _features(names, dataset, store):
+    """The stored feature set of each registry name's default kind."""
+    sets = {}
+    for name in names:
+        kind, feature_params = feature_params_for(name)
+        sets[name] = extract(dataset, {kind: feature_params}, store=store, progress=False)[kind]
+    return sets
+
+
+def _cv_folds(model, clips, folds, members=()):
+    """Per-fold rows of ``model`` (a pipeline or an ensemble); with ``members``, also each member's rows
+    from the member fitted inside the fold's ensemble (CPU time: the ensemble's)."""
+    rows, member_rows = [], {name: [] for name in members}
+    for fold in _test_folds(clips, folds):
+        start = time.process_time()
+        result = cross_validate(model, clips, splitter=ClipSplitter(clips, folds=[fold]), progress=False)
+        cpu = time.process_time() - start
+        p = result.predictions
+        classes = [c[len("proba_"):] for c in p.columns if c.startswith("proba_")]
+        proba = p[[f"proba_{c}" for c in classes]].to_numpy() if classes else None
+        rows.append(_row(fold, p["label"], p["prediction"], cpu, proba, classes or None))
+        for name in members:
+            member_rows[name].append(_row(fold, p["label"], p[f"member_{name}"], cpu))
+    return rows, member_rows
+
+
+def toolkit_folds(name, params, dataset, store, folds=None):
     """Per-fold rows of registry estimator ``name`` with ``params``, through the toolkit's API."""
-    kind, feature_params = feature_params_for(name)
-    fs = extract(dataset, {kind: feature_params}, store=store, progress=False)[kind]
+    fs = _features([name], dataset, store)[name]
     clips = clips_in(dataset, fs)
     pipeline = make_pipeline(name, fs, run_settings={"random_state": 0}, **params)
-    rows = []
-    for fold in sorted(clips["fold"].unique()):
-        start = time.process_time()
-        result = cross_validate(pipeline, clips, splitter=ClipSplitter(clips, folds=[fold]), progress=False)
-        cpu = time.process_time() - start
-        scores = result.folds.iloc[0]
-        rows.append({"fold": fold, "accuracy": scores["accuracy"],
-                     "balanced_accuracy": scores["balanced_accuracy"], "cpu_s": cpu})
-    return rows
+    return _cv_folds(pipeline, clips, folds)[0]
 
 
-def baseline_folds(fold_fn, dataset):
-    """Per-fold rows of a hand-written baseline on the data set's own folds."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+def ensemble_folds(dataset, store, folds=None, calibrate=True):
+    """Per-fold rows of the default ensemble (soft vote; nets temperature-scaled when ``calibrate``),
+    and of each of its members as fitted inside it: ``(rows, {member: rows})``."""
+    sets = _features(DEFAULT_ENSEMBLE, dataset, store)
+    clips = clips_in(dataset, *sets.values())
+    members = [(name, make_pipeline(name, sets[name], run_settings={"random_state": 0})) for name in DEFAULT_ENSEMBLE]
+    nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))] if calibrate else []
+    return _cv_folds(make_ensemble(members, "soft", clips, calibrate=nets), clips, folds, DEFAULT_ENSEMBLE)
 
+
+def baseline_folds(features_fn, fold_fn, dataset, folds=None):
+    """Per-fold rows of a hand-written baseline on the data set's own folds: ``features_fn(paths)``
+    once, then ``fold_fn(features, y, train, test)`` per test fold."""
     clips = dataset.clips
-    F = baseline_features(clips["path"])
+    F = features_fn(clips["path"])
     y = clips["label"].to_numpy()
     rows = []
-    for fold in sorted(clips["fold"].unique()):
+    for fold in _test_folds(clips, folds):
         train, test = np.flatnonzero(clips["fold"] != fold), np.flatnonzero(clips["fold"] == fold)
         start = time.process_time()
         prediction = fold_fn(F, y, train, test)
-        rows.append({"fold": fold, "accuracy": accuracy_score(y[test], prediction),
-                     "balanced_accuracy": balanced_accuracy_score(y[test], prediction),
-                     "cpu_s": time.process_time() - start})
+        rows.append(_row(fold, y[test], prediction, time.process_time() - start))
     return rows
 
 
-def run(name, dataset, store, only):
+def recipes(dataset, store, folds=None):
+    """``(row name, callable giving its per-fold rows)`` of every recipe; an ensemble's callable gives
+    its members' rows too, as ``{row name: rows}``."""
+    out = [(BASELINE, lambda: baseline_folds(baseline_features, baseline_fold, dataset, folds)),
+           (PICZAK_BASELINE, lambda: baseline_folds(piczak_features, piczak_fold, dataset, folds))]
+    out += [(row, lambda e=e, p=p: toolkit_folds(e, p, dataset, store, folds))
+            for row, (e, p) in {**CLASSICAL, **DEEP}.items()]
+    for row, calibrate in ((ENSEMBLE, True), (f"{ENSEMBLE} (uncalibrated)", False)):
+        def run_ensemble(row=row, calibrate=calibrate):
+            rows, members = ensemble_folds(dataset, store, folds, calibrate)
+            if not calibrate:  # the same members' predictions as the calibrated one's: reported once
+                return rows
+            return {row: rows, **{f"{name} (in the ensemble)": member for name, member in members.items()}}
+        out.append((row, run_ensemble))
+    return out
+
+
+def run(name, dataset, store, only, folds=None):
     """Every selected recipe on one data set: one row per (recipe, fold)."""
-    baselines = {BASELINE: baseline_fold}
-    recipes = [(row, lambda fn=fn: baseline_folds(fn, dataset)) for row, fn in baselines.items()]
-    recipes += [(row, lambda e=e, p=p: toolkit_folds(e, p, dataset, store))
-                for row, (e, p) in CLASSICAL.items()]
     rows = []
-    for recipe, folds in recipes:
+    for recipe, folds_of in recipes(dataset, store, folds):
         if only and not any(word in recipe for word in only):
             continue
-        per_fold = pd.DataFrame(folds()).assign(dataset=name, recipe=recipe)
-        print(f"{name:9s} {recipe:50s} acc {per_fold['accuracy'].mean():.3f} "
-              f"bal {per_fold['balanced_accuracy'].mean():.3f} cpu/fold {per_fold['cpu_s'].mean():.2f} s",
-              flush=True)
-        rows.append(per_fold)
+        out = folds_of()
+        for row, per_fold in (out.items() if isinstance(out, dict) else [(recipe, out)]):
+            per_fold = pd.DataFrame(per_fold).assign(dataset=name, recipe=row)
+            print(f"{name:9s} {row:60s} acc {per_fold['accuracy'].mean():.3f} "
+                  f"bal {per_fold['balanced_accuracy'].mean():.3f} cpu/fold {per_fold['cpu_s'].mean():.2f} s",
+                  flush=True)
+            rows.append(per_fold)
     return rows
 
 
@@ -178,6 +337,7 @@ def table_of(per_fold):
             "dataset": dataset, "recipe": recipe,
             "accuracy": rows["accuracy"].mean(), "balanced_accuracy": rows["balanced_accuracy"].mean(),
             "cpu_s_per_fold": rows["cpu_s"].mean(),
+            "log_loss": rows["log_loss"].mean() if "log_loss" in rows else np.nan,
             "accuracy_per_fold": " ".join(f"{a:.3f}" for a in rows["accuracy"]),
             "balanced_per_fold": " ".join(f"{a:.3f}" for a in rows["balanced_accuracy"]),
             "cpu_s_per_fold_each": " ".join(f"{c:.2f}" for c in rows["cpu_s"]),
@@ -186,7 +346,7 @@ def table_of(per_fold):
 
 
 def markdown(table):
-    shown = table.assign(**{c: table[c].map("{:.3f}".format) for c in ("accuracy", "balanced_accuracy")},
+    shown = table.assign(**{c: table[c].map("{:.3f}".format) for c in ("accuracy", "balanced_accuracy", "log_loss")},
                          cpu_s_per_fold=table["cpu_s_per_fold"].map("{:.2f}".format))
     return "\n".join(["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
                      + ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)])
@@ -200,6 +360,8 @@ def main(argv=None):
                         help="the shared data sets folder (default: ../shared/datasets of the checkout)")
     parser.add_argument("--drumkits", type=Path, default=DRUMKITS, help="manifest.csv of the drum kits")
     parser.add_argument("--only", nargs="+", help="recipes whose name contains one of these words")
+    parser.add_argument("--folds", nargs="+", type=int, help="test folds to run (default all; each still trains "
+                                                               "on every other fold)")
     parser.add_argument("--output", default=None, help="folder of the table (default results/recipes-<time>)")
     args = parser.parse_args(argv)
 
@@ -207,7 +369,7 @@ def main(argv=None):
     per_fold = []
     for name, dataset in datasets(args.datasets, store, args.shared, args.drumkits):
         print(f"\n== {name}: {len(dataset.clips)} clips ==", flush=True)
-        per_fold += run(name, dataset, store, args.only)
+        per_fold += run(name, dataset, store, args.only, args.folds)
     if not per_fold:
         print("nothing was run")
         return

@@ -6,14 +6,24 @@ clip ids, so pipelines of different feature kinds mix in one ``VotingClassifier`
 training clips (``augment_copies``).
 """
 
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import BaseCrossValidator, GroupKFold
 
 import estimators
 from featurestore.store import FeatureSet
 from pipelines.loader import ClipPipeline, FeatureLoader
 from pipelines.segments import SegmentClassifier
 from pipelines.splits import ClipSplitter
+
+#: The deep half of the default ensemble and of the demo: the one place its name is written.
+DEEP_DEFAULT = "cnn"
+#: ``cli.py ensemble`` without ``--estimators``: the best classical default and the best deep default.
+DEFAULT_ENSEMBLE = ("svm", DEEP_DEFAULT)
+#: How :func:`make_ensemble` calibrates the probabilities of torch nets (``"none"``: as the net gives them).
+CALIBRATIONS = ("temperature", "none")
 
 SEGMENT_PARAMS = ("window", "overlap", "vote")
 PIPELINE_PARAMS = ("augment_copies",)  # parameters of the pipeline itself, not of a step
@@ -98,6 +108,14 @@ def model_of(pipeline):
     return model.estimator if isinstance(model, SegmentClassifier) else model
 
 
+def is_torch_net(estimator):
+    """Whether ``estimator`` is a skorch net (without importing torch when none was loaded)."""
+    import sys
+
+    skorch = sys.modules.get("skorch")
+    return skorch is not None and isinstance(estimator, skorch.NeuralNet)
+
+
 def set_run_settings(estimator, **settings):
     """Set the run settings that ``estimator``'s class declares (None values skipped).
 
@@ -158,7 +176,7 @@ def pipeline_params(pipeline, params, name=None):
     return out
 
 
-def make_ensemble(members, method, clips, *, splitter=None):
+def make_ensemble(members, method, clips, *, splitter=None, calibrate=(), calibration_splits=2):
     """Combine member pipelines (each with its own feature kind) into one classifier.
 
     Parameters
@@ -168,15 +186,92 @@ def make_ensemble(members, method, clips, *, splitter=None):
         Soft or hard voting, or stacking: a logistic regression trained on the members' out-of-fold
         probabilities, computed with the data set's folds inside the training folds only.
     clips : pandas.DataFrame
-        Clip table, for the inner folds of stacking.
+        Clip table, for the inner folds of stacking and of calibration.
+    calibrate : collection of str
+        Names of members whose probabilities are calibrated by temperature scaling before a soft vote
+        (:func:`calibrated`): a net's softmax is often far more confident than the SVM's Platt-scaled
+        probabilities, and would outvote it. Ignored by hard voting (labels only) and stacking (its
+        final estimator learns how far to trust each member).
+    calibration_splits : int
+        Inner splits of the calibration (see :func:`calibrated`).
+
+    Returns
+    -------
+    VotingClassifier or StackingClassifier
+        Its fitted members (``named_estimators_``) give their own predictions: an experiment scores
+        them in the same folds, next to the ensemble, without training them again.
     """
+    unknown = set(calibrate) - {name for name, _ in members}
+    if unknown:
+        raise ValueError(f"calibrate names {sorted(unknown)}, which are not members {[n for n, _ in members]}")
     if method in ("soft", "hard"):
+        if method == "soft":
+            members = [(name, calibrated(pipeline, clips, n_splits=calibration_splits) if name in calibrate
+                        else pipeline) for name, pipeline in members]
         return VotingClassifier(members, voting=method)
     if method == "stacking":
         inner = splitter if splitter is not None else ClipSplitter(clips)
         return StackingClassifier(members, final_estimator=LogisticRegression(max_iter=1000), cv=inner,
                                   stack_method="predict_proba")
     raise ValueError(f"ensemble method {method!r} must be one of soft, hard, stacking")
+
+
+def calibrated(pipeline, clips, *, n_splits=2):
+    """``pipeline`` with temperature-scaled probabilities, fitted on its training clips only.
+
+    ``CalibratedClassifierCV(pipeline, method="temperature", ensemble=False)`` on
+    :class:`FoldGroupSplits` of the training clips: one temperature is fitted on the out-of-fold
+    probabilities of ``n_splits`` inner fits (each on part of the training folds), and the model
+    that predicts is ``pipeline`` fitted once on all training clips. A temperature divides the
+    logits, so the predicted class, and the member's accuracy, stay those of ``pipeline``; the
+    calibration costs ``n_splits`` smaller fits.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        A :func:`make_pipeline` pipeline (clip ids in, ``predict_proba`` out).
+    clips : pandas.DataFrame
+        The clip table (``clip_id``, ``fold``, ``group``) the inner splits look clips up in.
+    n_splits : int >= 2
+
+    Returns
+    -------
+    sklearn.calibration.CalibratedClassifierCV
+    """
+    return CalibratedClassifierCV(pipeline, method="temperature", cv=FoldGroupSplits(clips, n_splits=n_splits),
+                                  ensemble=False)
+
+
+class FoldGroupSplits(BaseCrossValidator):
+    """``n_splits`` splits of clip ids that keep each fold (or, without folds, each group) on one side.
+
+    A partition of whatever clips ``split`` is given, as ``cross_val_predict`` requires: given the
+    training clips of an outer split, its test sets together hold every training clip once and never
+    a clip of the outer test fold (those are not among ``X``). Folds (or groups) are dealt to the
+    splits by scikit-learn's ``GroupKFold``.
+
+    Parameters
+    ----------
+    clips : pandas.DataFrame
+        The clip table: ``clip_id``, ``fold`` (may be missing), ``group``.
+    n_splits : int >= 2
+    """
+
+    def __init__(self, clips, *, n_splits=2):
+        self.clips = clips
+        self.n_splits = n_splits
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return self.n_splits
+
+    def split(self, X, y=None, groups=None):
+        rows = ClipSplitter(self.clips)._rows(X)
+        column = "fold" if rows["fold"].notna().all() else "group"
+        units = rows[column].astype(str).to_numpy()
+        if len(np.unique(units)) < self.n_splits:
+            raise ValueError(f"calibration needs {self.n_splits} {column}s among the training clips to split "
+                             f"them, not {len(np.unique(units))}")
+        yield from GroupKFold(self.n_splits).split(units, groups=units)
 
 
 def clips_in(dataset, *feature_sets):

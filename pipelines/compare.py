@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from pipelines import reports
 from pipelines.reporter import Reporter
 from pipelines.results import ResultsFolderError, check_output, new_folder, output_folder, timestamp
@@ -62,8 +64,9 @@ def run_labels(runs):
 def read_runs(paths, reporter=None):
     """The ``run.json`` of every run of :func:`find_runs`, with its label as ``run``.
 
-    The notes of :func:`find_runs` (paths left out) go to ``reporter.note``
-    (a :class:`~pipelines.reporter.Reporter`; silent by default).
+    An ensemble's run is followed by one record per member (:func:`member_records`), so that members
+    and ensemble are compared side by side. The notes of :func:`find_runs` (paths left out) go to
+    ``reporter.note`` (a :class:`~pipelines.reporter.Reporter`; silent by default).
 
     Returns
     -------
@@ -78,10 +81,29 @@ def read_runs(paths, reporter=None):
     records = []
     for (folder, _), label in zip(runs, run_labels(runs)):
         try:
-            records.append({**json.loads((folder / "run.json").read_text()), "run": label})
+            record = {**json.loads((folder / "run.json").read_text()), "run": label}
         except json.JSONDecodeError as exc:
             raise ResultsFolderError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
+        records += [record, *member_records(record)]
     return records
+
+
+def member_records(run):
+    """Records of an ensemble's members for :func:`pipelines.reports.comparison_table`, from its ``run.json``.
+
+    Each is named ``<member> (in <ensemble>)`` and carries the member's mean and std scores in the
+    ensemble's folds (``run["members"]``); a run without members gives none.
+
+    >>> run = {"name": "soft-svm+cnn", "run": "ens", "dataset": "demo", "feature": "mfcc+mel",
+    ...        "members": {"svm": {"mean_accuracy": 0.7}, "cnn": {"mean_accuracy": 0.6}, "ensemble": {}}}
+    >>> [(r["name"], r["feature"], r["mean_accuracy"]) for r in member_records(run)]
+    [('svm (in soft-svm+cnn)', 'mfcc', 0.7), ('cnn (in soft-svm+cnn)', 'mel', 0.6)]
+    """
+    members = [name for name in (run.get("members") or {}) if name != ENSEMBLE_ROW]
+    kinds = str(run.get("feature") or "").split("+")  # an ensemble's feature is its members' kinds, in order
+    kinds = kinds if len(kinds) == len(members) else [None] * len(members)
+    return [{"name": f"{name} (in {run['name']})", "estimator": name, "feature": kind, "run": run.get("run"),
+             "dataset": run.get("dataset"), **run["members"][name]} for name, kind in zip(members, kinds)]
 
 
 def write_report(folder, table, title="Comparison of runs"):
@@ -132,3 +154,67 @@ def report(paths, *, output=None, reporter=None):
     folder = output_folder(output) if output else new_folder("results", f"report-{timestamp()}")
     reporter.compared(folder, write_report(folder, table), n_runs=len(table))
     return table
+
+
+# --------------------------------------------------------------------------- an ensemble and its members
+#: The ensemble's own row in :func:`member_scores`.
+ENSEMBLE_ROW = "ensemble"
+
+
+def member_scores(predictions, members):
+    """Per test fold, each member's scores and the ensemble's, from one cross-validation's predictions.
+
+    The members are those fitted inside each fold's ensemble (the ``member_<name>`` columns of
+    :attr:`pipelines.evaluate.CVResult.predictions`), so they are scored in the same folds as the
+    ensemble, on the same clips, without being trained again.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Out-of-fold predictions: ``fold``, ``label``, ``prediction`` and ``member_<name>`` per member.
+    members : list of str
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (model, fold), members first in their order, then :data:`ENSEMBLE_ROW`:
+        ``model``, ``fold``, ``n_test``, then one column per metric of :data:`pipelines.evaluate.METRICS`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"fold": [1, 1, 2, 2], "label": list("abab"), "prediction": list("abaa"),
+    ...                   "member_svm": list("aaab")})
+    >>> print(member_scores(p, ["svm"])[["model", "fold", "accuracy"]].to_string(index=False))
+       model  fold  accuracy
+         svm     1       0.5
+         svm     2       1.0
+    ensemble     1       1.0
+    ensemble     2       0.5
+    """
+    from pipelines.evaluate import METRICS
+
+    missing = [name for name in members if f"member_{name}" not in predictions]
+    if missing:
+        raise ValueError(f"the predictions hold no member_{missing[0]} column: not an ensemble's with that member")
+    rows = []
+    for name, column in [*((name, f"member_{name}") for name in members), (ENSEMBLE_ROW, "prediction")]:
+        for fold, part in predictions.groupby("fold", sort=True):
+            rows.append({"model": name, "fold": fold, "n_test": len(part),
+                         **{metric: float(score(part["label"], part[column])) for metric, score in METRICS.items()}})
+    return pd.DataFrame(rows)
+
+
+def format_member_scores(scores):
+    """A fixed-width text table of :func:`member_scores`: per model, mean +/- std of each metric, then
+    the accuracy of each fold."""
+    from pipelines.evaluate import METRICS
+
+    folds = sorted(scores["fold"].unique())
+    header = ["model", *METRICS, *(f"fold{f}" for f in folds)]
+    rows = []
+    for name, part in scores.groupby("model", sort=False):
+        part = part.set_index("fold")
+        rows.append([name, *(reports._format_score(part[m].mean(), part[m].std(ddof=0)) for m in METRICS),
+                     *(f"{part.loc[f, 'accuracy']:.3f}" for f in folds)])
+    return reports._fixed_width(header, rows, right_aligned=set(range(1, len(header))))

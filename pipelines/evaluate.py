@@ -47,8 +47,10 @@ class CVResult:
         copies of training clips added by a :class:`~pipelines.loader.ClipPipeline` with an augmented set).
         ``n_train``, ``n_test`` and the scores count source clips only.
     predictions : pandas.DataFrame
-        Out-of-fold predictions: ``clip_id``, ``fold``, ``label``, ``prediction`` and one
-        ``proba_<class>`` column per class when the model gives probabilities.
+        Out-of-fold predictions: ``clip_id``, ``fold``, ``label``, ``prediction``, one
+        ``proba_<class>`` column per class when the model gives probabilities, and for an ensemble
+        (a model with ``named_estimators_``) ``member_<name>``: each member's own prediction, from the
+        member fitted inside that fold's ensemble.
     histories : list of list of dict
         Per fold, the per-epoch training history of a torch net (empty lists for other models).
     """
@@ -116,6 +118,11 @@ def fit_and_score(pipeline, params, X, y, groups, train, test, fold):
     if isinstance(final, SegmentClassifier):
         row["window_accuracy"] = float(final.score_windows(model[:-1].transform(X[test]), y[test]))
     predictions = pd.DataFrame({"clip_id": X[test], "fold": fold, "label": y[test], "prediction": prediction})
+    for name, member in getattr(model, "named_estimators_", {}).items():  # an ensemble's members, as fitted in it
+        own = member.predict(X[test])
+        if not np.array_equal(member.classes_, model.classes_):  # voting and stacking encode labels as 0..k-1
+            own = np.asarray(model.classes_)[own]
+        predictions[f"member_{name}"] = own
     if hasattr(model, "predict_proba"):
         try:
             proba = model.predict_proba(X[test])

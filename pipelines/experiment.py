@@ -1,5 +1,11 @@
 """Experiments as the command line runs them: features from the store, cross-validation on the data
-set's folds, and a results folder with tables, figures, the refitted model and a summary.
+set's folds, and a results folder with tables, figures, a summary and, where the model is the product,
+the model refitted on all clips.
+
+Which runs refit: ``grid`` always (its winner is what the search is for), ``cv`` and ``ensemble`` only
+when asked (``refit=True``, ``cli.py cv --refit``): cross-validation measures a configuration, and the
+extra fit on all clips would double the time of a net's run. ``run.json`` (``model_saved``) and
+``summary.md`` say whether ``model.joblib`` was written.
 
 :class:`Experiment` orchestrates; each step is a piece with one job: :mod:`pipelines.plan` checks what
 a run does and builds its pipeline, :func:`~pipelines.evaluate.grid_search` (or
@@ -14,7 +20,9 @@ out-of-fold predictions and scores hold the original clips only.
 """
 
 import os
+import sys
 import time
+from contextlib import nullcontext
 
 from sklearn.base import clone
 
@@ -25,8 +33,9 @@ from featurestore.errors import ParameterError
 from featurestore.extraction import resolve_audio_params
 from featurestore.specs import AugmentSpec
 from pipelines import reports
-from pipelines.build import clips_in, make_ensemble, set_run_settings
-from pipelines.compare import read_runs, write_report
+from pipelines.build import (CALIBRATIONS, DEFAULT_ENSEMBLE, clips_in, is_torch_net, make_ensemble, model_of,
+                             set_run_settings)
+from pipelines.compare import format_member_scores, member_scores, read_runs, write_report
 from pipelines.evaluate import _fit_params, cross_validate, grid_search, nested_grid_search
 from pipelines.plan import plan_run
 from pipelines.reporter import Reporter
@@ -90,38 +99,65 @@ class Experiment:
 
     # ------------------------------------------------------------------ commands
     def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean",
-             search="nested", inner_splits=None):
+             search="nested", inner_splits=None, refit=True):
         """Grid search of estimator ``name`` (its registry grid by default); returns the results folder.
 
         ``search="nested"`` (default) selects the parameters inside each outer training set and reports
         the outer-fold scores of what was selected (:func:`~pipelines.evaluate.nested_grid_search`,
         ``inner_splits`` caps its inner splits); ``"flat"`` reports the best mean over the folds it
-        selects on, labelled optimistic. Either way the saved model is the flat best, refitted on all clips.
+        selects on, labelled optimistic. Either way the saved model is the flat best, refitted on all clips
+        (``refit=False`` skips it: no ``model.joblib``).
         """
         grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
         plan = plan_run(name, kind=kind, settings=self.settings, grid=grid, segments=segments, vote=vote,
                         search=search, inner_splits=inner_splits, scoring=scoring)
-        folder, _, result = self._run("grid", plan)
+        folder, _, result = self._run("grid", plan, refit=refit)
         self.reporter.done(folder, f"{search} {scoring}: {result.mean(scoring):.3f} +/- {result.std(scoring):.3f}"
                                    f"{' (optimistic)' if search == 'flat' else ''}")
         return folder
 
-    def cv(self, name, *, kind=None, params=None, segments=None, vote="mean"):
+    def cv(self, name, *, kind=None, params=None, segments=None, vote="mean", refit=False):
         """Cross-validate one configuration of ``name``: a search over the one candidate ``params``.
+
+        Each fold is trained once. ``refit=True`` also fits the configuration on all clips and saves it
+        as ``model.joblib`` (for ``cli.py predict``); by default no model is saved.
 
         Returns the results folder, whose ``run.json``, ``best_params.json`` and ``summary.md`` record
         ``params`` as set on the pipeline.
         """
         grid = {key: [value] for key, value in (params or {}).items()}
         plan = plan_run(name, kind=kind, settings=self.settings, grid=grid, segments=segments, vote=vote)
-        folder, _, result = self._run("cv", plan)
+        folder, _, result = self._run("cv", plan, refit=refit)
         self.reporter.done(folder, f"accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
         return folder
 
-    def ensemble(self, names, *, method="soft"):
-        """Cross-validate a voting or stacking ensemble of ``names``; returns the results folder."""
+    def ensemble(self, names=None, *, method="soft", calibrate="temperature", refit=False):
+        """Cross-validate a voting or stacking ensemble of ``names``; returns the results folder.
+
+        Parameters
+        ----------
+        names : list of str, optional
+            Registry names of the members (default :data:`~pipelines.build.DEFAULT_ENSEMBLE`: the
+            classical default ``svm`` and the deep default :data:`~pipelines.build.DEEP_DEFAULT`).
+        method : {"soft", "hard", "stacking"}
+        calibrate : {"temperature", "none"}
+            For a soft vote: temperature-scale the probabilities of the torch nets among the members
+            (:func:`~pipelines.build.calibrated`; the svm is Platt-scaled already).
+        refit : bool
+            Also fit the ensemble on all clips and save it as ``model.joblib`` (default: no model;
+            the scores need only the fold fits).
+
+        The results folder also holds ``members.csv``: each member's scores in the same outer folds,
+        from the member fitted inside that fold's ensemble, next to the ensemble's (``run.json``'s
+        ``members``, a table in ``summary.md``, and the table the reporter hears).
+        """
+        names = list(DEFAULT_ENSEMBLE if names is None else names)
         if len(names) < 2:
             raise ParameterError(f"an ensemble needs at least two estimators, not {names}")
+        if len(set(names)) < len(names):
+            raise ParameterError(f"an ensemble names each estimator once, not {names}")
+        if calibrate not in CALIBRATIONS:
+            raise ParameterError(f"calibrate={calibrate!r} must be one of {', '.join(CALIBRATIONS)}")
         start = time.perf_counter()
         self._check_output()
         plans = [plan_run(name, settings=self.settings) for name in names]
@@ -135,24 +171,27 @@ class Experiment:
             members.append((plan.estimator, pipeline))
             sets.append(fs)
         clips = clips_in(self.dataset, *sets)
-        model = make_ensemble(members, method, clips)
+        nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))]
+        model = make_ensemble(members, method, clips, calibrate=nets if calibrate == "temperature" else ())
         result = cross_validate(model, clips, splitter=self._splitter(clips), n_jobs=self.n_jobs,
                                 progress=self.progress)
         self._release_workers()
+        scores = member_scores(result.predictions, names)
+        self.reporter.table(format_member_scores(scores))
         label = f"{method}-{'+'.join(names)}"
-        model = self._refit(label, model, clips)
+        model = self._refit(label, model, clips) if refit else None
         folder = self._folder("ensemble", label)
         write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
                   model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
                   wall_time=time.perf_counter() - start, augment=augment, skipped=skipped_clips(self.dataset, sets),
-                  reporter=self.reporter)
+                  members=scores, reporter=self.reporter)
         self.reporter.done(folder, f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
         return folder
 
     # ------------------------------------------------------------------ one run
-    def _run(self, command, plan):
+    def _run(self, command, plan, *, refit):
         """Plan -> features -> search -> refit -> write: cross-validate every candidate of ``plan``, refit
-        the best on all clips, write the results folder.
+        the best on all clips when ``refit``, write the results folder.
 
         Every check (output folder, ``--set`` kinds, candidate names, augmented copies, audio settings)
         comes before the first extraction.
@@ -179,7 +218,7 @@ class Experiment:
         if nested is not None:
             self.reporter.table("\n" + reports.format_selection_table(nested.selected_params(), plan.scoring))
         # the saved model: the flat best over all folds, refitted on all clips (also after a nested search)
-        model = self._refit(plan.estimator, clone(pipeline).set_params(**best_params), clips)
+        model = self._refit(plan.estimator, clone(pipeline).set_params(**best_params), clips) if refit else None
         folder = self._folder(command, plan.estimator)
         write_run(folder, name=plan.estimator, estimator=plan.estimator, kind=plan.kind, result=result, model=model,
                   cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
@@ -295,27 +334,44 @@ class Experiment:
             get_reusable_executor(reuse=True).shutdown(wait=True)
 
     def _refit(self, label, model, clips):
-        """Fit ``model`` on all clips, telling the reporter: after the progress bar ends this can take minutes."""
+        """Fit ``model`` on all clips, telling the reporter: after the progress bar ends this can take minutes
+        (a net's epochs are told one by one, see :mod:`pipelines.progress`)."""
         self.reporter.refit_started(label, len(clips))
         start = time.perf_counter()
         X, y = clips["clip_id"].to_numpy(dtype=str), clips["label"].to_numpy()
-        model.fit(X, y, **_fit_params(model, clips["group"].to_numpy()))
+        progress = nullcontext()
+        if "skorch" in sys.modules:  # a net among the model's steps: per-epoch progress
+            from pipelines.progress import listening
+
+            progress = listening(model, label, self.reporter.refit_epoch)
+        with progress:
+            model.fit(X, y, **_fit_params(model, clips["group"].to_numpy()))
         self.reporter.refit_done(label, time.perf_counter() - start)
         return model
 
 
+#: The demo's ensemble: the default one, whose members (``svm`` and the deep default) are scored inside it.
+DEMO_ENSEMBLE = DEFAULT_ENSEMBLE
+
 DEMO_MODELS = (
-    # (estimator, parameters, segment window): one classical model and three networks, sized so that
-    # the whole job takes a few minutes on 2 cores
-    ("svm", {}, None),
-    ("cnn", {}, None),
+    # (estimator, parameters, segment window): the networks cross-validated beside the default ensemble,
+    # sized so that the whole job takes a few minutes on 2 cores
     ("lstm", {"pooling": "mean"}, None),
     ("piczak", {"n_hidden": 1000}, 41),  # PiczakNet's protocol: 41-frame windows, clip vote
 )
 
+#: Printed under the demo's comparison and written to its comparison.md: what kind of score each row is.
+DEMO_SCORES_NOTE = (
+    "Every score is an outer-fold score: no model saw its test fold. svm selects C (and calibrates) by "
+    "inner cross-validation inside each training fold, so its score is nested by construction; the nets "
+    "train with fixed defaults (their validation split comes from the training folds). The ensemble's "
+    "members are those fitted inside each fold's ensemble, scored in the same folds, not trained again; "
+    "its nets' probabilities are temperature-scaled on inner splits of the training folds.")
+
 
 def run_demo(*, store, n_jobs=1, progress=False, output=None, reporter=None):
-    """The main job: extract the demo data's features, cross-validate a few models, compare them.
+    """The main job: extract the demo data's features, cross-validate the default ensemble and a few
+    networks, compare them (the ensemble's members too). Nothing is refitted: no model is saved.
 
     ``reporter`` (a :class:`~pipelines.reporter.Reporter`; silent by default) hears of each model's
     run and of the comparison. Returns the comparison table (:func:`pipelines.reports.comparison_table`).
@@ -327,14 +383,20 @@ def run_demo(*, store, n_jobs=1, progress=False, output=None, reporter=None):
         check_output(output)
     dataset = load_dataset("demo", store.root / "datasets" / "demo")
     root = output_folder(output) if output else new_folder("results", f"demo-{timestamp()}")
-    folders = []
+
+    def experiment(name):
+        return Experiment(dataset, store, n_jobs=n_jobs, progress=progress, output=str(root / name), reporter=reporter)
+
+    reporter.section(f"ensemble of {' + '.join(DEMO_ENSEMBLE)}")
+    folders = [experiment("ensemble").ensemble(list(DEMO_ENSEMBLE))]
     for name, params, window in DEMO_MODELS:
-        experiment = Experiment(dataset, store, n_jobs=n_jobs, progress=progress, output=str(root / name),
-                                reporter=reporter)
         reporter.section(name)
-        folders.append(experiment.cv(name, params=params, segments=window))
+        folders.append(experiment(name).cv(name, params=params, segments=window))
     reporter.section("comparison")
     table = reports.comparison_table(read_runs(folders, reporter))
-    reporter.table(reports.format_comparison(table))
-    reporter.compared(root, write_report(root, table, title="Demo"))
+    reporter.table(reports.format_comparison(table) + "\n\n" + DEMO_SCORES_NOTE)
+    written = write_report(root, table, title="Demo")
+    with open(root / "comparison.md", "a") as file:
+        file.write(f"\n{DEMO_SCORES_NOTE}\n")
+    reporter.compared(root, written)
     return table

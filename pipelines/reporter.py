@@ -42,6 +42,10 @@ class Reporter:
     def refit_started(self, label, n_clips):
         """The final fit of ``label`` on all ``n_clips`` clips begins: it can take minutes."""
 
+    def refit_epoch(self, label, epoch, max_epochs, seconds, train_loss, valid_acc):
+        """An epoch of a torch net's final fit ended: ``seconds`` since the net's fit began;
+        ``valid_acc`` None without a validation split (an ensemble's nets tell theirs in turn)."""
+
     def refit_done(self, label, seconds):
         """The final fit of ``label`` ended after ``seconds``."""
 

@@ -3,7 +3,8 @@
 A results folder holds ``run.json`` (headline scores, read by ``report``), ``cv_results.csv``,
 ``best_params.json``, ``folds.csv``, ``predictions.csv`` (out-of-fold), ``per_class.csv``,
 ``confusion_matrix.png``, ``learning_curves.png`` (torch nets), ``skipped.csv`` (the clips left out:
-missing or unusable audio, with the reason), ``model.joblib`` and ``summary.md``.
+missing or unusable audio, with the reason), ``summary.md`` and, when the run refitted its model on all
+clips, ``model.joblib`` (``run.json``'s ``model_saved`` and ``summary.md`` say whether it did).
 
 A results folder is created atomically and never shared: two runs started in the same second get
 ``...-<time>`` and ``...-<time>-2``; an explicit ``output`` must be new or an empty folder.
@@ -124,7 +125,7 @@ def skipped_clips(dataset, feature_sets):
     return table.drop_duplicates("clip_id", ignore_index=True)
 
 def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
-              scoring="accuracy", augment=None, skipped=None, search=None, nested=None, reporter=None):
+              scoring="accuracy", augment=None, skipped=None, search=None, nested=None, members=None, reporter=None):
     """Write a results folder (see the module docstring).
 
     ``augment`` (an :class:`~featurestore.specs.AugmentSpec`) is recorded as ``augmentation`` in ``run.json``
@@ -134,6 +135,11 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
     computed on. A grid's ``search`` ("nested" or "flat") is recorded as ``nested: true/false``; a nested
     search (:class:`~pipelines.evaluate.NestedResult`) adds ``selected_params`` per outer fold, and its
     ``result`` holds the outer-fold scores of what was selected (the headline ``mean_<metric>``).
+    ``model`` None (a ``cv`` or ``ensemble`` run without refit) writes no ``model.joblib``: ``run.json``
+    records ``model_saved: false`` and ``summary.md`` says how to get one.
+    An ensemble's ``members`` (:func:`pipelines.compare.member_scores`: each member's and the ensemble's
+    scores per fold) go to ``members.csv``, to ``run.json`` as ``members`` (mean and std per metric of
+    each member) and to ``summary.md``.
     ``reporter`` (a :class:`~pipelines.reporter.Reporter`; silent by default) hears of the model's saving.
 
     Returns
@@ -165,9 +171,10 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
     if any(result.histories):
         reports.plot_learning_curves(result.histories, folder / "learning_curves.png", title=name)
         figures.append("learning_curves.png")
-    _save_model(folder / "model.joblib", {"model": model, "audio": feature_set.audio, "estimator": estimator,
-                                          "feature": kind, "dataset": data, "classes": labels},
-                reporter or Reporter())
+    if model is not None:
+        _save_model(folder / "model.joblib", {"model": model, "audio": feature_set.audio, "estimator": estimator,
+                                              "feature": kind, "dataset": data, "classes": labels},
+                    reporter or Reporter())
     augmentation = None
     if augment:
         augmentation = augment.settings()
@@ -175,11 +182,16 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
            "audio": feature_set.audio,
            "n_clips": int(len(result.predictions)), "folds": [int(f) for f in result.folds["fold"]],
            "n_skipped": len(skipped), "params": result.params, "augmentation": augmentation, "wall_time": wall_time,
-           **result.summary()}
+           "model_saved": model is not None, **result.summary()}
     if search is not None:
         run["nested"] = search == "nested"
     if nested is not None:
         run["selected_params"] = nested.selected_params()
+    if members is not None:
+        members.to_csv(folder / "members.csv", index=False)
+        run["members"] = {name: {key: float(value) for m in METRICS
+                                 for key, value in ((f"mean_{m}", rows[m].mean()), (f"std_{m}", rows[m].std(ddof=0)))}
+                          for name, rows in members.groupby("model", sort=False)}
     (folder / "run.json").write_text(json.dumps(run, indent=2, default=str))
     headline = ", ".join(f"{m} {run[f'mean_{m}']:.3f} +/- {run[f'std_{m}']:.3f}" for m in METRICS)
     sections = {
@@ -187,6 +199,9 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         "Clips": _describe_clips(run["n_clips"], skipped),
         "Audio": describe_audio(feature_set.audio),
         "Best parameters": f"`{json.dumps(result.params, default=str)}`",
+        "Model": ("Refitted on all clips and saved as [model.joblib](model.joblib) (`cli.py predict --model`)."
+                  if model is not None else "No model was saved: the scores come from the fold fits alone. "
+                  "`cli.py cv --refit` (or `ensemble --refit`) also fits on all clips and saves model.joblib."),
         "Augmentation": _describe_augmentation(augmentation, result.params),
         "Per fold": "```\n" + result.folds.drop(columns="params", errors="ignore").to_string(index=False) + "\n```",
         "Per class": "```\n" + per_class.to_string() + "\n```",
@@ -202,6 +217,11 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
                                    + "\n```")
         sections["Best parameters"] = ("The saved model's, selected by the flat search over all folds and "
                                        f"refitted on all clips: {sections['Best parameters']}")
+    if members is not None:
+        from pipelines.compare import format_member_scores
+
+        sections["Members"] = ("Each member as fitted inside each fold's ensemble, scored in the same folds "
+                               "([members.csv](members.csv)):\n\n```\n" + format_member_scores(members) + "\n```")
     if cv_results is not None:
         label = reports.FLAT_LABEL if search is not None else None
         text = reports.format_cv_table(cv_results, metric=scoring, label=label)

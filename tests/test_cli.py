@@ -81,7 +81,7 @@ def test_missing_root_exits_2(capsys, tmp_path):
 def test_cv_report_and_predict(capsys, urbansound_root, tmp_path):
     out_dir = tmp_path / "run"
     code, out, _ = run(capsys, "cv", "--estimator", "softmax", "--dataset", "urbansound8k", "--root", urbansound_root,
-                       "--cache", tmp_path / "cache", "--output", out_dir, *SMALL)
+                       "--cache", tmp_path / "cache", "--output", out_dir, "--refit", *SMALL)
     assert code == 0 and "fold3" in out
     for name in ("run.json", "cv_results.csv", "best_params.json", "model.joblib", "confusion_matrix.png",
                  "predictions.csv", "summary.md"):

@@ -38,9 +38,9 @@ def cv_args(root, cache, *extra):
 
 @pytest.fixture
 def trained(capsys, urbansound_root, tmp_path):
-    """A cv results folder of softmax on the tiny UrbanSound8K layout."""
+    """A cv results folder of softmax on the tiny UrbanSound8K layout, with its model (``--refit``)."""
     folder = tmp_path / "run"
-    code, _, err = run(capsys, *cv_args(urbansound_root, tmp_path / "cache", "--output", folder))
+    code, _, err = run(capsys, *cv_args(urbansound_root, tmp_path / "cache", "--output", folder, "--refit"))
     assert code == 0, err
     return folder
 
@@ -88,7 +88,7 @@ def test_an_output_holding_files_is_refused_before_any_work(capsys, urbansound_r
 def test_cv_params_are_recorded(capsys, urbansound_root, tmp_path):
     folder = tmp_path / "run"
     code, out, err = run(capsys, *cv_args(urbansound_root, tmp_path / "cache", "--output", folder,
-                                          "--params", "C=0.5"))
+                                          "--params", "C=0.5", "--refit"))
     assert code == 0, err
     assert json.loads((folder / "run.json").read_text())["params"] == {"model__C": 0.5}
     assert json.loads((folder / "best_params.json").read_text()) == {"model__C": 0.5}

@@ -43,7 +43,7 @@ def test_cv_without_a_reporter_prints_nothing(experiment, capsys):
 
 def test_a_reporter_hears_each_step_once_in_order(experiment, tmp_path, capsys):
     recorder = Recorder()
-    folder = experiment(reporter=recorder).cv("softmax", params={"C": 0.5})
+    folder = experiment(reporter=recorder).cv("softmax", params={"C": 0.5}, refit=True)
     names = [name for name, _ in recorder.events]
     assert names == ["audio", "table", "refit_started", "refit_done", "saving", "saved", "done"]
     events = dict(recorder.events)
