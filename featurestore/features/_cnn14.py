@@ -73,6 +73,8 @@ class _STFT(nn.Module):
         with torch.no_grad():
             self.conv_real.weight.copy_(torch.from_numpy(real))
             self.conv_imag.weight.copy_(torch.from_numpy(imag))
+        for conv in (self.conv_real, self.conv_imag):  # frozen, as torchlibrosa's freeze_parameters=True
+            conv.weight.requires_grad_(False)
 
 
 class _Spectrogram(nn.Module):

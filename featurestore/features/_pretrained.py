@@ -16,14 +16,17 @@ Reproducibility
 ---------------
 Each clip goes through the network on its own (a batch of one, with shapes that depend on the clip
 alone), in evaluation mode (no dropout, batch normalisation with its running statistics) under
-``torch.inference_mode``, so a clip's embedding does not depend on the batch around it. On one
-machine the bits do not depend on the number of torch threads either (tests check 1 and 3
-threads); across CPUs, oneDNN and the BLAS pick kernels by instruction set, so embeddings agree to
-float32 rounding but are not promised bit for bit (unlike ``raw``, ``stft``, ``mel`` ...).
+``torch.inference_mode``, so a clip's embedding does not depend on the batch around it, and on one
+torch thread (:func:`one_torch_thread`), so it does not depend on the machine's core count or on
+threads computing beside it. Across CPUs, oneDNN and MKL pick kernels by instruction set, so
+embeddings agree to float32 rounding but are not promised bit for bit (unlike ``raw``, ``stft``,
+``mel`` ...).
 """
 
 import hashlib
 import os
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -131,5 +134,31 @@ def embed_clips(y, embed_one, size):
 
     from featurestore.features._common import map_clips
 
-    with torch.inference_mode():
+    with one_torch_thread(), torch.inference_mode():
         return map_clips(y, embed_one, (size,))
+
+
+#: Serialises the network calls of a process: torch's thread count is process-wide.
+_THREADS_LOCK = threading.Lock()
+
+
+@contextmanager
+def one_torch_thread():
+    """Run the block on one torch thread, holding a process-wide lock; restore the count after.
+
+    torch's convolutions and products split their sums differently with another number of threads
+    (with 3 or 4 threads CNN14's embedding changed in the last bits), so an embedding computed on 2
+    cores would differ from one computed on 16. One thread gives the same bits whatever the
+    machine's core count; the lock keeps two extraction threads from changing the count under each
+    other. Parallel extraction of these kinds therefore gains from worker processes
+    (``backend="loky"``), not threads.
+    """
+    import torch
+
+    with _THREADS_LOCK:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)

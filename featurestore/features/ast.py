@@ -69,10 +69,12 @@ def _network(digest, path):
                                                    output_loading_info=True)
     except (OSError, ValueError) as exc:  # no config, no weights, unreadable files
         raise ParameterError(f"{where} is not a Hugging Face AST folder: {exc}") from None
-    unexpected = [k for k in info["unexpected_keys"] if not k.startswith(_HEAD_PREFIX)]
-    if info["missing_keys"] or unexpected or info.get("mismatched_keys"):
-        raise ParameterError(f"{where} does not have ASTModel's layout: missing keys {info['missing_keys'][:5]}, "
-                             f"unexpected keys {unexpected[:5]}, mismatched {list(info.get('mismatched_keys', []))[:5]}")
+    missing = sorted(info["missing_keys"])
+    unexpected = sorted(k for k in info["unexpected_keys"] if not k.startswith(_HEAD_PREFIX))
+    mismatched = sorted(str(k) for k in info.get("mismatched_keys", ()))
+    if missing or unexpected or mismatched:
+        raise ParameterError(f"{where} does not have ASTModel's layout: missing keys {missing[:5]}, "
+                             f"unexpected keys {unexpected[:5]}, mismatched {mismatched[:5]}")
     if extractor.max_length != config.max_length or extractor.num_mel_bins != config.num_mel_bins:
         raise ParameterError(f"{where}: preprocessor_config.json (max_length={extractor.max_length}, num_mel_bins="
                              f"{extractor.num_mel_bins}) does not match config.json (max_length={config.max_length}, "
