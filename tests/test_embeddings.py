@@ -319,3 +319,15 @@ def test_embeddings_are_extracted_once_and_reused_from_a_moved_checkpoint(folder
                     store=store, audio=audio, progress=False)
     assert calls == []  # nothing computed again, not even the parameter check
     assert again["panns"].path == sets["panns"].path and again["ast"].path == sets["ast"].path
+
+
+def test_a_folder_digest_covers_its_files_and_names_but_not_hidden_metadata(tmp_path, ast_folder):
+    copy = tmp_path / "copy"
+    shutil.copytree(ast_folder, copy)
+    key = features.key_params("ast", {"checkpoint": str(ast_folder)})
+    assert features.key_params("ast", {"checkpoint": str(copy)}) == key
+    (copy / ".cache" / "huggingface").mkdir(parents=True)  # what a Hub download leaves beside the files
+    (copy / ".cache" / "huggingface" / "config.json.metadata").write_text("etag and a time")
+    assert features.key_params("ast", {"checkpoint": str(copy)}) == key
+    (copy / "config.json").rename(copy / "config-renamed.json")
+    assert features.key_params("ast", {"checkpoint": str(copy)}) != key

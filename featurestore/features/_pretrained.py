@@ -41,7 +41,9 @@ _BLOCK = 1 << 22
 def _identity(path):
     """What the digest cache is keyed on: the resolved path, size, mtime and inode of every file."""
     path = Path(path).resolve()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    # hidden entries (the Hub's .cache/ of download metadata, .git/) are not the checkpoint's content
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(path).parts)) if path.is_dir() else [path]
     return tuple((str(f.relative_to(path)) if path.is_dir() else "", f.stat().st_size, f.stat().st_mtime_ns,
                   f.stat().st_ino) for f in files), str(path)
 
@@ -71,6 +73,9 @@ def check_path(name, value, *, folder=False):
 
 def checkpoint_digest(path):
     """SHA-256 (hex str) of a checkpoint file, or of a folder's files and their relative names.
+
+    A folder's hidden files and folders (names starting with ".", such as the Hugging Face Hub's
+    ``.cache/`` of download metadata) are left out.
 
     Cached per process on the files' resolved path, size, modification time and inode.
 

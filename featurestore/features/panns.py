@@ -125,8 +125,7 @@ def compute(y, *, sr, checkpoint=None, sample_rate=32000, hop_length=320, fmin=5
     net = network(checkpoint, sample_rate=sample_rate, hop_length=hop_length, fmin=fmin, fmax=fmax)
 
     def embed_one(clip):
-        clip = _pretrained.resample_clip(clip, sr, net_rate)
+        clip = _pretrained.resample_clip(clip, sr, int(sample_rate))
         return net.embed(torch.from_numpy(clip)[None])[0].numpy()
 
-    net_rate = int(sample_rate)
     return _pretrained.embed_clips(y, embed_one, net.fc1.out_features)
