@@ -74,8 +74,9 @@ def default_root():
 
 def feature_key(kind, params, audio, dtype="float32"):
     """Stable hash of everything that determines a feature set's values (hex str)."""
-    payload = {"kind": kind, "version": features.get(kind).VERSION, "params": params, "audio": audio,
-               "dtype": dtype, "format": STORE_FORMAT}
+    # a checkpoint counts by its content (SHA-256), not its path: see features.key_params
+    payload = {"kind": kind, "version": features.get(kind).VERSION, "params": features.key_params(kind, params),
+               "audio": audio, "dtype": dtype, "format": STORE_FORMAT}
     return hashlib.sha1(_canonical_json(payload).encode()).hexdigest()
 
 

@@ -65,10 +65,11 @@ def first(pattern):
 
 
 @pytest.fixture
-def placeholders(urbansound_root, esc50_root):
+def placeholders(urbansound_root, esc50_root, tmp_path):
     """README placeholder -> a callable giving what it stands for here (some are outputs of earlier
     commands, so they are looked up when the command runs)."""
     distributed = pytest.importorskip("distributed")
+    cnn14, ast_folder = pretrained_checkpoints(tmp_path / "models")
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
                                        host="127.0.0.1", dashboard_address=":0")
     yield {
@@ -79,8 +80,30 @@ def placeholders(urbansound_root, esc50_root):
         "tcp://HOST:8786": lambda: cluster.scheduler_address,
         "cache/features/<dataset>-<id>/<kind>-<key>.h5": lambda: first("cache/features/*/*.h5"),
         "results/<run>/model.joblib": lambda: first("results/*/model.joblib"),
+        "panns.checkpoint=~/models/Cnn14_mAP=0.431.pth": lambda: f"panns.checkpoint={cnn14}",
+        "checkpoint=~/models/Cnn14_mAP=0.431.pth": lambda: f"checkpoint={cnn14}",
+        "ast.checkpoint=~/models/ast-finetuned-audioset-10-10-0.4593": lambda: f"ast.checkpoint={ast_folder}",
     }
     cluster.close()
+
+
+def pretrained_checkpoints(folder):
+    """Stand-ins for the published CNN14 file and AST folder: their layouts, tiny sizes, random weights."""
+    import torch
+
+    transformers = pytest.importorskip("transformers")
+    from featurestore.features import _cnn14
+
+    folder.mkdir()
+    cnn14 = _cnn14.write_random_checkpoint(folder / "Cnn14_mAP=0.431.pth", widths=(2, 4, 4, 8, 8, 8),
+                                           embedding_size=8, n_classes=5)
+    ast_folder = folder / "ast-finetuned-audioset-10-10-0.4593"
+    config = transformers.ASTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=24, max_length=64, num_labels=5)
+    torch.manual_seed(0)
+    transformers.ASTForAudioClassification(config).save_pretrained(ast_folder)
+    transformers.ASTFeatureExtractor(max_length=64).save_pretrained(ast_folder)
+    return cnn14, ast_folder
 
 
 @pytest.fixture

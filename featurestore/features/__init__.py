@@ -20,6 +20,13 @@ kind touches one file) that defines:
     reproducibility). ``tests/test_reproducible.py`` checks every registered kind. ``memo``
     (a :class:`Memo`, not a parameter of the feature) lets kinds computed from the same ``y`` share
     intermediate results, such as the log-mel spectrogram of ``mel`` and ``mfcc``.
+
+A kind computed by a pretrained network also defines:
+
+``FILE_PARAMS`` : tuple of str
+    Parameters that name a user's checkpoint file or folder (default None, required). The store
+    keys a feature set on the content of that file (its SHA-256, :func:`key_params`), not its path.
+    Kinds without it have none.
 """
 
 import importlib
@@ -29,7 +36,8 @@ from featurestore import registry
 from featurestore.features._common import Memo, check_int, is_int, is_real
 
 # is_int, is_real and check_int are public: the pipelines check their own integer parameters with them.
-__all__ = ["Memo", "available", "check_int", "compute", "get", "is_int", "is_real", "resolve_params"]
+__all__ = ["Memo", "available", "check_int", "compute", "file_params", "get", "is_int", "is_real", "key_params",
+           "resolve_params"]
 
 
 @lru_cache(maxsize=None)
@@ -80,3 +88,33 @@ def compute(kind, y, *, sr, memo=None, **params):
     """
     return get(kind).compute(y, sr=sr, memo=memo, **resolve_params(kind, params))
 
+
+
+def file_params(kind):
+    """Names of the parameters of ``kind`` that give a checkpoint file or folder: ``()`` for most kinds."""
+    return tuple(getattr(get(kind), "FILE_PARAMS", ()))
+
+
+def key_params(kind, params):
+    """What the store hashes of ``kind``'s full ``params``: each file parameter as its content's digest.
+
+    ``{"checkpoint": "/models/Cnn14.pth", ...}`` becomes ``{"checkpoint": {"sha256": "9f0e..."}, ...}``,
+    so that a changed file gives a new feature set and a moved one reuses the stored set. A file
+    parameter left at None stays None (computing the kind then names it).
+
+    Raises
+    ------
+    ParameterError
+        If a file parameter names no existing file (or folder).
+    """
+    names = file_params(kind)
+    if not names:
+        return params
+    from featurestore.features import _pretrained
+
+    keyed = dict(params)
+    for name in names:
+        if params.get(name) is not None:
+            path = _pretrained.check_path(name, params[name], folder=None)
+            keyed[name] = {"sha256": _pretrained.checkpoint_digest(path)}
+    return keyed
