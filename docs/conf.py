@@ -60,6 +60,21 @@ nb_execution_show_tb = True
 os.environ["FEATURESTORE_CACHE"] = str(DOCS / "_build" / "store")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+
+def this_interpreter_kernel(app, config):
+    """Run the notebooks' ``python3`` kernel with this interpreter: a kernel spec of it, first in
+    Jupyter's search path, so that a ``python3`` kernel of another environment (in the user's
+    Jupyter folder) is not picked. Not when the notebooks are not run."""
+    if config.nb_execution_mode == "off":
+        return
+    from ipykernel.kernelspec import install
+
+    prefix = DOCS / "_build" / "jupyter"
+    install(prefix=str(prefix), kernel_name="python3")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(prefix / "share" / "jupyter"),
+                                                               os.environ.get("JUPYTER_PATH")]))
+
+
 html_theme = "alabaster"
 html_title = "audio-featurestore"
 html_theme_options = {"description": "A feature store and a classical/deep hybrid toolkit for audio "
@@ -89,5 +104,6 @@ def drop_absent_tutorials(app, docname, source):
 
 
 def setup(app):
+    app.connect("config-inited", this_interpreter_kernel)
     app.connect("autodoc-skip-member", skip_metadata_request_methods)
     app.connect("source-read", drop_absent_tutorials)
