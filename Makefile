@@ -25,10 +25,12 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install -e ".[docs]"
 	touch $(DOCS_STAMP)
 
-# The documentation site, offline, into docs/_build/html (warnings are errors). The tutorials'
-# notebooks run during the build; an unchanged one is not run again (docs/_build/.jupyter_cache).
+# The documentation site, offline, into docs/_build/html: built afresh (-E: pages show the code as it
+# is now), warnings are errors, the tutorials' notebooks run. SPHINXOPTS="-D nb_execution_mode=off"
+# skips running them.
+SPHINXOPTS ?=
 docs: $(DOCS_STAMP)
-	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(PY) -m sphinx -E -W --keep-going $(SPHINXOPTS) -b html docs docs/_build/html
 
 bench: $(STAMP)
 	$(PY) benchmarks/extract.py

@@ -1,7 +1,7 @@
 """Sphinx configuration: ``make docs`` builds the site into ``docs/_build/html``, offline.
 
 Pages are Markdown (MyST) or reStructuredText; the tutorials are notebooks in MyST Markdown
-(``docs/tutorials/*.md``, paired by jupytext with ``examples/*.ipynb``), which myst-nb executes
+(``docs/tutorials/*.md``, paired by jupytext with ``examples/*.ipynb``), which myst-nb runs
 while building, so the pages show real outputs. The API reference comes from the docstrings
 (autosummary + napoleon, numpydoc style) and the command-line reference from ``cli.build_parser()``
 (``_ext/cli_reference.py``). Nothing is fetched at build time: no intersphinx inventories, and the
@@ -47,12 +47,13 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_custom_sections = ["Shapes"]
 
-# Notebooks: executed at build time (cached under _build/.jupyter_cache, so an unchanged tutorial
-# is not run again), in a temporary folder, on a feature store under _build; a cell error fails the
-# build. ``-D nb_execution_mode=off`` builds without running them (tests/test_docs.py).
+# Notebooks: run at every build ("force", not "cache": a cached output would survive a change of the
+# code it shows), each in a temporary folder, on a feature store under _build; a cell error fails the
+# build. ``-D nb_execution_mode=off`` builds without running them (tests/test_docs.py;
+# ``make docs SPHINXOPTS="-D nb_execution_mode=off"``).
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
-nb_execution_mode = "cache"
+nb_execution_mode = "force"
 nb_execution_in_temp = True
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
