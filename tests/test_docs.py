@@ -72,13 +72,14 @@ def test_reference_lists_every_option_of_every_command():
             assert parser.epilog.splitlines()[1].strip() in section
 
 
-def test_reference_follows_nested_sub_commands_and_escapes_help():
+def test_reference_follows_nested_sub_commands_skips_aliases_and_escapes_help():
     parser = argparse.ArgumentParser(prog="tool")
-    outer = parser.add_subparsers(dest="command").add_parser("store", help="the *store*")
+    outer = parser.add_subparsers(dest="command").add_parser("store", aliases=["st"], help="the *store*")
     inner = outer.add_subparsers(dest="action").add_parser("prune", help="remove `old` sets")
     inner.add_argument("--older-than", metavar="DAYS", help="results/* older than DAYS")
     text = "\n".join(cli_reference.reference_rst(parser, prog="tool"))
     assert "``tool store prune``" in text and "``tool store``" in text
+    assert "``tool st``" not in text  # an alias is not a second command
     assert ".. option:: --older-than DAYS" in text
     assert r"results/\* older than DAYS" in text  # not the start of an emphasis
     assert "remove ``old`` sets" in text and r"the \*store\*" in text

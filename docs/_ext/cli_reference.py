@@ -28,7 +28,7 @@ def _formatter(parser):
     return parser.formatter_class(prog=parser.prog, width=WIDTH)
 
 
-def commands(parser, path=()):
+def commands(parser, path=(), help_text=None):
     """Every command of ``parser``, depth first: ``(path, parser, help)``.
 
     Parameters
@@ -36,20 +36,20 @@ def commands(parser, path=()):
     parser : argparse.ArgumentParser
     path : tuple of str
         Sub-command names leading to ``parser`` (``()`` for the top-level parser).
+    help_text : str, optional
+        The line that the parent's list of sub-commands gives ``parser`` (default: its description).
 
     Returns
     -------
     list of (tuple of str, argparse.ArgumentParser, str)
-        ``path`` is ``()`` for ``parser`` itself and ``("cache",)`` for ``cli.py cache``; ``help``
-        is the one line its parent's sub-command list gives (the description for the top level).
+        ``path`` is ``()`` for ``parser`` itself and ``("cache",)`` for ``cli.py cache``; an alias
+        of a sub-command is not listed again.
     """
-    found = [(path, parser, parser.description or "")]
+    found = [(path, parser, help_text or parser.description or "")]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
-            for name, sub in action.choices.items():
-                found.extend((p, s, h if p != path + (name,) else helps.get(name, h))
-                             for p, s, h in commands(sub, path + (name,)))
+            for choice in action._choices_actions:  # one per sub-command (``choices`` also maps aliases)
+                found += commands(action.choices[choice.dest], path + (choice.dest,), choice.help)
     return found
 
 
