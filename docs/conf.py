@@ -79,7 +79,7 @@ def this_interpreter_kernel(app, config):
 html_theme = "alabaster"
 html_title = "audio-featurestore"
 html_theme_options = {"description": "A feature store and a classical/deep hybrid toolkit for audio "
-                                     "classification research", "fixed_sidebar": True}
+                                     "classification research", "fixed_sidebar": True, "page_width": "1180px"}
 html_static_path = []
 
 
