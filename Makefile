@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test bench bench-techniques bench-recipes clean-cache
+.PHONY: demo test docs bench bench-techniques bench-recipes clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# The documentation site, offline, into docs/_build/html: built afresh (-E: pages show the code as it
+# is now), warnings are errors, the tutorials' notebooks run. SPHINXOPTS="-D nb_execution_mode=off"
+# skips running them.
+SPHINXOPTS ?=
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -E -W --keep-going $(SPHINXOPTS) -b html docs docs/_build/html
 
 bench: $(STAMP)
 	$(PY) benchmarks/extract.py

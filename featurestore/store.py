@@ -9,7 +9,7 @@ Layout under the store's root (``./cache`` by default, ``FEATURESTORE_CACHE`` or
 
 A feature set is addressed by the data set's identity (its clip table, options and files' sizes and
 times) and a stable hash of the feature kind, its version, its full parameters, the audio settings and
-the storage dtype. Its HDF5 file holds ``features`` (n_clips, *feature_shape), ``clip_ids`` (n_clips,)
+the storage dtype. Its HDF5 file holds ``features`` ``(n_clips, *feature_shape)``, ``clip_ids`` (n_clips,)
 and ``clip_table`` (the JSON clip table it was computed for), with the parameters, library versions,
 creation time and skipped clips as attributes.
 
@@ -540,7 +540,7 @@ class FeatureSetWriter:
         Parameters
         ----------
         clip_ids : sequence of str, length n
-        values : np.ndarray [shape=(n, *feature_shape)]
+        values : np.ndarray [shape=(n,) + feature_shape]
         skipped : sequence of dict
             Clips of this batch left out: ``{"clip_id", "path", "reason", "reason_kind"}``, where
             ``reason_kind`` is ``"transient"`` (the file could not be read: retried by the next

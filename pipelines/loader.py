@@ -34,7 +34,7 @@ def adapt_input(X, layout):
 
     Parameters
     ----------
-    X : np.ndarray [shape=(n, *feature_shape)]
+    X : np.ndarray [shape=(n,) + feature_shape]
         Features as stored: (n, n_samples) waveforms, (n, F, T) frames, or (n, C, F, T) images.
     layout : {"flat", "image", "sequence", "waveform"}
 

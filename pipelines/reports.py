@@ -553,7 +553,7 @@ def summary_markdown(title, sections):
     title : str
     sections : dict of str to (str or pandas.DataFrame)
         Section heading -> body. A string is inserted as it is (wrap a fixed-width table in a
-        ```` ``` ```` block; link a figure with ``![confusion matrix](confusion_matrix.png)``);
+        fenced code block; link a figure with ``![confusion matrix](confusion_matrix.png)``);
         a DataFrame becomes a markdown table.
 
     Returns

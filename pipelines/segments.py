@@ -123,7 +123,7 @@ def segment(X, *, window=41, overlap=0.5, time_axis=-1):
 
     Parameters
     ----------
-    X : np.ndarray [shape=(n_clips, *sample_shape)]
+    X : np.ndarray [shape=(n_clips,) + sample_shape]
         Clips of equal length, e.g. ``(n, n_samples)`` waveforms, ``(n, n_mels, T)`` or
         ``(n, C, n_mels, T)`` spectrograms, ``(n, T, F)`` sequences. Any dtype.
     window : int > 0
@@ -253,7 +253,7 @@ class SegmentClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : np.ndarray [shape=(n_clips, *sample_shape)]
+        X : np.ndarray [shape=(n_clips,) + sample_shape]
             Clips of equal length.
         y : array-like [shape=(n_clips,)]
             Clip labels (strings or integers).

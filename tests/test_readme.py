@@ -24,6 +24,8 @@ EXCLUDED = {
     "make demo": "the full demo takes minutes; tests/test_demo.py tests its data and tests/test_cli_runs.py "
                  "demo-like results folders",
     "make test": "the test suite itself",
+    "make docs": "installs the docs extra and runs the tutorials' notebooks (minutes); tests/test_docs.py "
+                 "builds the same site with warnings as errors and tests/test_examples.py runs the notebooks",
     ".venv/bin/python benchmarks/techniques.py": "a 28-minute benchmark; tests/test_augment.py, "
                                                  "tests/test_batch_augment.py and tests/test_frontend.py test "
                                                  "the techniques, and the grids above run each of them",

@@ -14,7 +14,7 @@ in the file (the header is line 1) and ``table.attrs["source"]`` the file, so th
 :class:`~featurestore.errors.MetadataError` names the file, the line and the column. Labels, groups
 and folds are read as the text written (``1`` and ``1.0`` are two strings, ``NA`` is a label, not a
 missing value); two labels that differ only in how they are written (``1`` and ``1.0``, ``dog``
-and ``dog ``) are an error naming both rows rather than two classes, since the metadata cannot tell
+and ``"dog "``) are an error naming both rows rather than two classes, since the metadata cannot tell
 which was meant.
 """
 
