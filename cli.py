@@ -396,7 +396,25 @@ def cmd_ensemble(args):
 def cmd_report(args):
     from pipelines.compare import report
 
-    report(args.results, output=args.output, reporter=PrintReporter())
+    output = args.output
+    if args.html and not output:  # the page goes into the folder that report creates: create it here
+        from pipelines.results import new_folder, timestamp
+
+        output = new_folder("results", f"report-{timestamp()}")
+    try:
+        report(args.results, output=output, reporter=PrintReporter())
+    except Exception:
+        if output != args.output and not any(output.iterdir()):
+            output.rmdir()  # the folder created above stays only with something in it
+        raise
+    if args.html:
+        from pipelines.compare import find_runs, run_labels
+        from pipelines.html_report import write_page
+
+        runs, _ = find_runs(args.results)
+        page = write_page(os.path.join(output, "report.html"), list(zip([f for f, _ in runs], run_labels(runs))))
+        print(f"wrote {page}: the runs, per-class scores, confusion matrices with their clips' audio, "
+              "learning curves and records on one page")
 
 
 def cmd_predict(args):
@@ -475,6 +493,7 @@ ENSEMBLE_EXAMPLES = """  cli.py ensemble --estimators svm,piczak,lstm
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
 
 REPORT_EXAMPLES = """  cli.py report results/*                  # every run; a demo folder counts as its runs
+  cli.py report results/demo-* --html      # and report.html: confusion matrices you can listen to
   cli.py report results/cv-* --output results/cv-report
 
 Rows are named by their results folder; runs on different data sets are ranked separately.
@@ -576,6 +595,8 @@ def build_parser():
                                               "(what `results/*` gives; other paths are skipped with a note)")
     p.add_argument("--output", help="folder to write comparison.csv, comparison.md and comparison.png into, new or "
                                     "empty (default: results/report-<time>)")
+    p.add_argument("--html", action="store_true", help="also write report.html: one self-contained page of every "
+                                                        "run, to look at and listen to")
     p.set_defaults(func=cmd_report)
 
     p = command(sub, "predict", "classify audio files with a saved model", PREDICT_EXAMPLES)
