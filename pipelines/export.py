@@ -306,7 +306,9 @@ def _probabilities_module(net, layout, shape):
     from torch import nn
 
     per_sample = len(shape)
-    add_channel = "image" in net._input_kinds() and (per_sample == 2 and layout in ("flat", "image"))
+    loader_channel = layout == "image" and per_sample == 2  # adapt_input's channel axis
+    adapted = {"image": 3, "sequence": min(per_sample, 2)}.get(layout, per_sample)  # dims per clip after it
+    net_channel = "image" in net._input_kinds() and adapted == 2  # TorchClassifier._check_X's
     mean = getattr(net, "input_mean_", None)
     std = getattr(net, "input_std_", None)
 
@@ -326,7 +328,7 @@ def _probabilities_module(net, layout, shape):
                 x = x.transpose(1, 2)
             elif layout == "sequence" and per_sample == 3:
                 x = x.permute(0, 3, 1, 2).flatten(2)
-            if add_channel:
+            if loader_channel or net_channel:
                 x = x.unsqueeze(1)
             if self.standardize:
                 x = (x - self.mean) / self.std
