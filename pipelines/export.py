@@ -287,8 +287,9 @@ def _torch_graph(net, layout, shape):
     wrapper = _probabilities_module(net, layout, shape).eval()
     example = torch.zeros((2, *shape), dtype=torch.float32)  # 2: a batch of 1 would be specialised
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.export's own deprecations, not the user's
+        with warnings.catch_warnings(), _quiet_logger("torch.onnx"):
+            # torch.export's own deprecations and notes (no torchvision ops to register): not the user's
+            warnings.simplefilter("ignore", FutureWarning)
             program = torch.onnx.export(wrapper, (example,), dynamo=True, input_names=[INPUT],
                                         output_names=[OUTPUT], dynamic_shapes=({0: torch.export.Dim("batch")},),
                                         verbose=False, report=False)
@@ -298,6 +299,20 @@ def _torch_graph(net, layout, shape):
     buffer = io.BytesIO()
     program.save(buffer, external_data=False)
     return buffer.getvalue()
+
+
+@contextmanager
+def _quiet_logger(name):
+    """Only errors from logger ``name`` and its children, for the duration."""
+    import logging
+
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _probabilities_module(net, layout, shape):

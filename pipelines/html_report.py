@@ -132,15 +132,21 @@ def _e(text):
 def _runs_table(table, loaded):
     """The comparison table of :func:`pipelines.reports.comparison_table`, rows linking to their sections."""
     anchors = {run["label"]: f"run-{i}" for i, run in enumerate(loaded)}
-    head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
+    columns = [c for c in table.columns if not c.endswith("_std")]  # a score's std goes into its cell
+    head = "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in columns)
     rows = []
     for _, row in table.iterrows():
         cells = []
-        for column, value in row.items():
+        for column in columns:
+            value = row[column]
             if column == "run" and value in anchors:
                 cells.append(f"<td><a href='#{anchors[value]}'>{_e(value)}</a></td>")
+            elif column == "fit_time":
+                cells.append(f"<td class='num'>{'-' if np.isnan(value) else f'{value:.1f} s'}</td>")
             elif isinstance(value, float):
-                cells.append(f"<td class='num'>{'-' if np.isnan(value) else f'{value:.3f}'}</td>")
+                std = row.get(f"{column}_std", np.nan)
+                text = "-" if np.isnan(value) else f"{value:.3f}" + ("" if np.isnan(std) else f" +/- {std:.3f}")
+                cells.append(f"<td class='num'>{text}</td>")
             else:
                 cells.append(f"<td>{_e(value)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
@@ -293,7 +299,7 @@ function listClips(cell) {
   for (const [clip, , , fold, proba, src] of rows) {
     const item = document.createElement("li");
     let text = clip + (fold === null ? "" : " (fold " + fold + ")");
-    if (proba !== null) text += ", p = " + proba.toFixed(3);
+    if (proba !== null) text += ", p(" + data.classes[p] + ") = " + proba.toFixed(3);
     item.append(text);
     if (src) {
       const player = document.createElement("audio");
@@ -310,6 +316,7 @@ function listClips(cell) {
     list.append(item);
   }
   box.replaceChildren(heading, list);
+  box.scrollIntoView({block: "nearest"});
 }
 document.querySelectorAll("table.confusion td.cell").forEach(cell => {
   cell.addEventListener("click", () => listClips(cell));
