@@ -10,6 +10,7 @@ r"""Command line of the audio classification toolkit.
         --param-grid '{"augment_copies": [0, 2]}'      # stored augmented copies, tuned by the grid
     python cli.py report results/*                      # compare runs, in a new results/report-<time>
     python cli.py predict --model results/RUN/model.joblib FILE...
+    python cli.py export --model results/RUN/model.joblib --format onnx   # then predict --onnx
     python cli.py datasets | features | estimators | cache list | cache remove PATH
 
 Every command accepts --help. Bad input (a user error: see user_errors() in cli.py) exits with status 2
@@ -401,7 +402,25 @@ def cmd_ensemble(args):
 def cmd_report(args):
     from pipelines.compare import report
 
-    report(args.results, output=args.output, reporter=PrintReporter())
+    output = args.output
+    if args.html and not output:  # the page goes into the folder that report creates: create it here
+        from pipelines.results import new_folder, timestamp
+
+        output = new_folder("results", f"report-{timestamp()}")
+    try:
+        report(args.results, output=output, reporter=PrintReporter())
+    except Exception:
+        if output != args.output and not any(output.iterdir()):
+            output.rmdir()  # the folder created above stays only with something in it
+        raise
+    if args.html:
+        from pipelines.compare import find_runs, run_labels
+        from pipelines.html_report import write_page
+
+        runs, _ = find_runs(args.results)
+        page = write_page(os.path.join(output, "report.html"), list(zip([f for f, _ in runs], run_labels(runs))))
+        print(f"wrote {page}: the runs, per-class scores, confusion matrices with their clips' audio, "
+              "learning curves and records on one page")
 
 
 def cmd_predict(args):
@@ -413,13 +432,28 @@ def cmd_predict(args):
         failed.append(path)
         print(f"error: {exc}", file=sys.stderr)  # AudioError names the file and the problem
 
-    predictions = predict_files(args.model, args.files, hop=args.hop, on_error=report_failure)
+    predict = predict_files
+    if args.onnx:
+        from pipelines.export import predict_onnx_files as predict
+    predictions = predict(args.onnx or args.model, args.files, hop=args.hop, on_error=report_failure)
     if len(predictions):
         print(predictions.to_string(index=False))
     if failed:
         print(f"{len(failed)} of {len(args.files)} files could not be classified", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_export(args):
+    from pipelines.export import export_onnx
+
+    written = export_onnx(args.model, args.output)
+    check = written["check"]
+    print(f"wrote {written['onnx']} ({written['exporter']}; input {written['input']} "
+          f"{tuple(written['input_shape'])} of {written['feature']['kind']} features, output "
+          f"{written['output']} over {len(written['classes'])} classes) and its sidecar {written['onnx']}.json")
+    print(f"checked on {check['n_clips']} clips of {check['on']}: max abs difference of probabilities "
+          f"{check['max_abs_diff']:.2g} (at most {check['atol']:g})")
 
 
 def cmd_demo(args):
@@ -469,6 +503,7 @@ ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + the de
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
 
 REPORT_EXAMPLES = """  cli.py report results/*                  # every run; a demo folder counts as its runs
+  cli.py report results/demo-* --html      # and report.html: confusion matrices you can listen to
   cli.py report results/cv-* --output results/cv-report
 
 Rows are named by their results folder; runs on different data sets are ranked separately.
@@ -480,8 +515,18 @@ PREDICT_EXAMPLES = """  cli.py predict --model results/cv-svm-demo-20260105-1425
 
 A model.joblib comes from grid, or from cv and ensemble with --refit.
 
+  cli.py predict --onnx results/cv-svm-demo-20260105-142501/model.onnx a.wav   # after `cli.py export`
+
 A file that cannot be read is reported on stderr and the others are classified; the exit status
 is then 1."""
+
+EXPORT_EXAMPLES = """  cli.py export --model results/cv-svm-demo-20260105-142501/model.joblib --format onnx
+  cli.py export --model results/demo-20260105-142501/cnn/model.joblib --output cnn.onnx
+
+The graph takes the features of clips as the store holds them (input "features", shape (n, ...))
+and returns "probabilities" (n, n_classes); the sidecar OUTPUT.json holds the classes, the feature
+kind and parameters and the audio settings. The export checks the graph against the model on
+stored clips and fails if their probabilities differ by more than 1e-4. Needs the extra onnx."""
 
 
 def command(sub, name, help, examples):
@@ -572,13 +617,26 @@ def build_parser():
                                               "(what `results/*` gives; other paths are skipped with a note)")
     p.add_argument("--output", help="folder to write comparison.csv, comparison.md and comparison.png into, new or "
                                     "empty (default: results/report-<time>)")
+    p.add_argument("--html", action="store_true", help="also write report.html: one self-contained page of every "
+                                                        "run, to look at and listen to")
     p.set_defaults(func=cmd_report)
 
     p = command(sub, "predict", "classify audio files with a saved model", PREDICT_EXAMPLES)
-    p.add_argument("--model", required=True, help="model.joblib from a results folder")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", help="model.joblib from a results folder")
+    model.add_argument("--onnx", help="a graph of `cli.py export` (its sidecar .json beside it), run with "
+                                      "onnxruntime; the features are computed as with --model")
     p.add_argument("files", nargs="+", help="audio files; longer ones are classified by sliding windows")
     p.add_argument("--hop", type=float, default=0.5, help="window hop as a fraction of the clip length (0.5)")
     p.set_defaults(func=cmd_predict)
+
+    p = command(sub, "export", "write a saved model as an ONNX graph from stored features to probabilities",
+                EXPORT_EXAMPLES)
+    p.add_argument("--model", required=True, help="model.joblib from a results folder")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="onnx (the only one)")
+    p.add_argument("--output", help="the graph's path (default: model.onnx beside the model); the sidecar is "
+                                    "OUTPUT.json")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -594,7 +652,10 @@ def user_errors():
     from pipelines.results import ResultsFolderError
     from pipelines.predict import ModelFileError
 
-    return UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError
+    errors = (UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError)
+    if "pipelines.export" in sys.modules:  # imported by export and predict --onnx only (the extra onnx)
+        errors += (sys.modules["pipelines.export"].ExportError,)
+    return errors
 
 
 def quiet_broken_pipe():

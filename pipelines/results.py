@@ -21,7 +21,7 @@ import pandas as pd
 
 from featurestore.audio import AUDIO_DEFAULTS
 from featurestore.augment import AUGMENT_SETTINGS
-from pipelines import reports
+from pipelines import html_report, reports
 from pipelines.evaluate import METRICS
 from pipelines.reporter import Reporter
 
@@ -227,6 +227,7 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         text = reports.format_cv_table(cv_results, metric=scoring, label=label)
         sections["Parameter sets"] = "```\n" + text + "\n```"
     (folder / "summary.md").write_text(reports.summary_markdown(f"{name} on {data}", sections))
+    html_report.write_run_page(folder, dataset=dataset, histories=result.histories)  # report.html
     return run
 
 

@@ -85,6 +85,8 @@ def placeholders(urbansound_root, esc50_root, tmp_path):
         "panns.checkpoint=~/models/Cnn14_mAP=0.431.pth": lambda: f"panns.checkpoint={cnn14}",
         "checkpoint=~/models/Cnn14_mAP=0.431.pth": lambda: f"checkpoint={cnn14}",
         "ast.checkpoint=~/models/ast-finetuned-audioset-10-10-0.4593": lambda: f"ast.checkpoint={ast_folder}",
+        "results/grid-svm-demo-<time>/model.joblib": lambda: first("results/grid-svm-demo-*/model.joblib"),
+        "results/grid-svm-demo-<time>/model.onnx": lambda: first("results/grid-svm-demo-*/model.onnx"),
     }
     cluster.close()
 
