@@ -7,12 +7,16 @@ gives them three times as much, until the last iteration, which uses the full re
 * ``max_epochs`` of a torch net (a model that declares the run setting ``max_epochs``): its
   ``model__max_epochs`` (``model__estimator__max_epochs`` with segment voting), up to the net's own
   value (``--max-epochs``, else its default); it cannot also be a searched parameter;
-* the number of training clips for any other model: scikit-learn subsamples the training part of
-  each split (``resource="n_samples"``); test parts stay whole.
+* the number of clips for any other model (``resource="n_samples"``): scikit-learn draws that
+  fraction of the clips of each side of each split (the test part too, as ``HalvingGridSearchCV``
+  does), so early iterations train and score on fewer clips of the same folds.
 
 scikit-learn's classes run as they are, on the clip ids ``X`` and on the given splits (the data
-set's folds, or the inner splits of an outer training set): the folds are the data set's, only the
-training clips are subsampled. scikit-learn selects among the candidates of the last iteration.
+set's folds, or the inner splits of an outer training set): the folds are the data set's, only
+subsampled. scikit-learn selects among the candidates of the last iteration; with
+epochs as the resource the selection (its ``best_params_``) includes the epochs of that iteration,
+which ``min_resources="exhaust"`` makes the largest ``min_resources * 3**k`` within ``max_epochs``
+(18 of 20, say), so that the fits scored on the outer folds train as long as those selected.
 """
 
 import numpy as np
@@ -106,7 +110,7 @@ def halving_select(pipeline, space, clips, rows, splits, *, scoring, n_iter=None
     position[rows] = np.arange(len(rows))
     cv = [(position[train], position[test]) for train, test, _ in splits]  # indices into X[rows]
     options = dict(factor=FACTOR, resource=resource, max_resources=max_resources, min_resources="exhaust",
-                   cv=cv, scoring=make_scorer(METRICS[scoring]), refit=False, error_score="raise",
+                   cv=cv, scoring=make_scorer(METRICS[scoring]), refit=False, error_score="raise", return_train_score=False,
                    random_state=seed, n_jobs=n_jobs, verbose=int(progress))
     if has_distributions(space) or n_iter is not None:
         search = HalvingRandomSearchCV(pipeline, scipy_space(space), n_candidates=n_iter or "exhaust", **options)

@@ -15,7 +15,7 @@ from featurestore import features
 from featurestore.errors import ParameterError
 from featurestore.features import check_int
 from pipelines.build import feature_params_for, make_pipeline, pipeline_params
-from pipelines.search import check_search
+from pipelines.search import check_search, check_space
 from pipelines.spaces import parse_space
 
 #: How a grid's candidates are searched (None: ``cv``'s one candidate, no selection).
@@ -82,6 +82,7 @@ class RunPlan:
                 raise ParameterError("method, n_iter, timeout and resume_study apply to a grid's search only")
             return
         check_search(self.method, self.search, n_iter=self.n_iter, timeout=self.timeout)
+        check_space(self.method, self.grid)
         if self.resume_study is not None:
             if self.method != "optuna":
                 raise ParameterError(f"resume_study={self.resume_study!r} applies to --search optuna only")

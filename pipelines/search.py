@@ -120,6 +120,17 @@ def check_search(method, selection, *, n_iter=None, timeout=None, inner_splits=N
                              f"{selection!r}")
 
 
+def check_space(method, space):
+    """Raise :class:`ParameterError` for a parsed ``space`` that ``method`` cannot search."""
+    if method == "grid" and has_distributions(space):
+        name = next(k for g in (space if isinstance(space, list) else [space]) for k, v in g.items()
+                    if isinstance(v, Distribution))
+        raise ParameterError(f"search space key {name!r} is a distribution: --search grid takes lists of values; "
+                             "use --search random, halving or optuna")
+    if method in ("halving", "optuna") and isinstance(space, list):
+        raise ParameterError(f"--search {method} takes one table of parameters, not a list of grids")
+
+
 def sample_candidates(space, n_iter, seed):
     """``n_iter`` candidates of ``space`` drawn by ``ParameterSampler`` with ``random_state=seed``.
 
@@ -195,17 +206,11 @@ def run_search(pipeline, space, clips, *, method="grid", selection="nested", spl
     _check_scoring(scoring)
     space = parse_space(space) if space else {}
     splitter = splitter if splitter is not None else ClipSplitter(clips)
+    check_space(method, space)
     if method in ("grid", "random"):
-        if method == "grid" and has_distributions(space):
-            name = next(k for g in (space if isinstance(space, list) else [space]) for k, v in g.items()
-                        if isinstance(v, Distribution))
-            raise ParameterError(f"search space key {name!r} is a distribution: --search grid takes lists of values; "
-                                 "use --search random, halving or optuna")
         grid = space if method == "grid" else _as_grid(sample_candidates(space, n_iter or DEFAULT_N_ITER, seed))
         return _grid_outcome(pipeline, grid, clips, splitter=splitter, scoring=scoring, selection=selection,
                              inner_splits=inner_splits, n_jobs=n_jobs, progress=progress, desc=desc)
-    if isinstance(space, list):
-        raise ParameterError(f"--search {method} takes one table of parameters, not a list of grids")
     if method == "halving":
         from pipelines.halving import halving_select
 
