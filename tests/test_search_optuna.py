@@ -118,7 +118,7 @@ def test_cli_optuna_stores_its_studies_and_resumes_them(capsys, urbansound_root,
     pd.testing.assert_frame_equal(table.iloc[:3][["params", "mean_accuracy"]], old[["params", "mean_accuracy"]])
 
     code = main(_grid(urbansound_root, tmp_path, "--trials", "1", "--resume-study", str(first / "study.db"),
-                      "--scoring", "f1_macro"))
+                      "--scoring", "f1_macro", "--output", str(tmp_path / "third")))
     assert code == 2 and "was run with scoring='accuracy'; this run has scoring='f1_macro'" in capsys.readouterr().err
 
 
