@@ -40,8 +40,10 @@ SHRINK = {"extract": ["--no-progress"], "grid": TRAINING, "cv": TRAINING, "ensem
 def shrink_flags(args):
     """The :data:`SHRINK` flags of ``cli.main`` arguments ``args``, and one inner split for a nested grid."""
     flags = SHRINK.get(args[0], [])
-    search = args[args.index("--search") + 1] if "--search" in args else "nested"  # grid's default
-    if args[0] == "grid" and search == "nested":
+    selection = args[args.index("--selection") + 1] if "--selection" in args else "nested"  # grid's default
+    if "--search" in args and args[args.index("--search") + 1] in ("nested", "flat"):  # deprecated aliases
+        selection = args[args.index("--search") + 1]
+    if args[0] == "grid" and selection == "nested":
         flags = flags + ["--inner-splits", "1"]  # --inner-splits applies to a nested search only
     return flags
 
@@ -79,6 +81,7 @@ def placeholders(urbansound_root, esc50_root):
         "tcp://HOST:8786": lambda: cluster.scheduler_address,
         "cache/features/<dataset>-<id>/<kind>-<key>.h5": lambda: first("cache/features/*/*.h5"),
         "results/<run>/model.joblib": lambda: first("results/*/model.joblib"),
+        "results/<optuna-run>/study.db": lambda: first("results/*/study.db"),
     }
     cluster.close()
 
