@@ -482,7 +482,7 @@ GRID_EXAMPLES = """  cli.py grid --estimator lstm                       # its de
   cli.py grid --estimator svm --dataset esc50 --root ~/data/ESC-50 --scoring balanced_accuracy
   cli.py grid --estimator svm --dataset urbansound8k --root ~/data/UrbanSound8K --inner-splits 3
   cli.py grid --estimator svm --selection flat      # optimistic: selected and scored on the same folds
-  cli.py grid --estimator svm --search random --n-iter 20 --param-grid '{"C": {"dist": "loguniform", "low": 0.01, "high": 100}}'
+  cli.py grid --estimator svm --search random --n-iter 20 --param-grid space.json   # see search spaces below
   cli.py grid --estimator cnn --search halving --max-epochs 9      # epochs are the resource of a net
   cli.py grid --estimator cnn --search optuna --trials 20 --param-grid space.toml
   cli.py grid --estimator cnn --search optuna --trials 10 --resume-study results/grid-cnn-demo-TIME/study.db"""

@@ -70,10 +70,10 @@ def resource_of(pipeline, space):
                              "(each iteration trains the survivors for more epochs), not a searched parameter; "
                              "set its maximum with --max-epochs")
     max_epochs = pipeline.get_params()[key]
-    if max_epochs is None or max_epochs < 2:
-        raise ParameterError(f"max_epochs={max_epochs}: successive halving on epochs needs at least 2 "
-                             "(--max-epochs)")
-    return key, int(max_epochs)
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ParameterError(f"max_epochs={max_epochs!r}: successive halving on epochs needs a positive integer "
+                             "(--max-epochs); with fewer epochs than 3 it is a single round")
+    return key, max_epochs
 
 
 def halving_select(pipeline, space, clips, rows, splits, *, scoring, n_iter=None, seed=0, n_jobs=1, progress=False):
@@ -110,13 +110,24 @@ def halving_select(pipeline, space, clips, rows, splits, *, scoring, n_iter=None
     position[rows] = np.arange(len(rows))
     cv = [(position[train], position[test]) for train, test, _ in splits]  # indices into X[rows]
     options = dict(factor=FACTOR, resource=resource, max_resources=max_resources, min_resources="exhaust",
-                   cv=cv, scoring=make_scorer(METRICS[scoring]), refit=False, error_score="raise", return_train_score=False,
+                   cv=cv, scoring=make_scorer(METRICS[scoring]), refit=False, error_score="raise",
+                   return_train_score=False,
                    random_state=seed, n_jobs=n_jobs, verbose=int(progress))
     if has_distributions(space) or n_iter is not None:
         search = HalvingRandomSearchCV(pipeline, scipy_space(space), n_candidates=n_iter or "exhaust", **options)
     else:
         search = HalvingGridSearchCV(pipeline, space or {}, **options)
-    search.fit(X[rows], y[rows], **_fit_params(pipeline, groups[rows]))
+    try:
+        search.fit(X[rows], y[rows], **_fit_params(pipeline, groups[rows]))
+    except ValueError as exc:
+        if resource != "n_samples":
+            raise
+        # scikit-learn draws each round's clips without stratifying: a small round can leave a class
+        # with too few training clips for a model that selects or calibrates by inner cross-validation
+        smallest = getattr(search, "min_resources_", "?")
+        raise ParameterError(f"successive halving on clips: a round of {smallest} of {len(rows)} clips was too "
+                             f"small for this model ({exc}); search fewer candidates (--n-iter), or use --search "
+                             "random or optuna") from exc
     return _selection(search, splits, scoring, resource)
 
 

@@ -32,7 +32,6 @@ import pandas as pd
 from skorch.callbacks import Callback
 
 from featurestore.errors import ParameterError
-from pipelines.build import model_of
 from pipelines.evaluate import METRICS, _clip_arrays, fit_and_score
 from pipelines.halving import epochs_key
 from pipelines.search import DEFAULT_TRIALS, Selection, fold_columns, rank_rows

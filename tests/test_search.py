@@ -69,7 +69,8 @@ def test_random_search_is_reproducible_from_the_seed():
     seeds = [[p["seed"] for p in run.cv_results["params"]] for run in runs]
     assert seeds[0] == seeds[1] != seeds[2] and len(set(seeds[0])) == 5
     assert all(0 <= s < 1000 and isinstance(s, int) for s in seeds[0])
-    pd.testing.assert_frame_equal(runs[0].cv_results.drop(columns="fit_time"), runs[1].cv_results.drop(columns="fit_time"))
+    pd.testing.assert_frame_equal(runs[0].cv_results.drop(columns="fit_time"),
+                                  runs[1].cv_results.drop(columns="fit_time"))
     assert runs[0].nested.selected_params() == runs[1].nested.selected_params()
 
 
@@ -213,7 +214,8 @@ def test_cli_search_methods_write_the_usual_results_folder(capsys, urbansound_ro
     out = capsys.readouterr().out
     assert f"{method}, nested accuracy" in out and "nested (selected on inner folds" in out
     run = json.loads((out_dir / "run.json").read_text())
-    assert run["search"] == method and run["nested"] is True and [s["fold"] for s in run["selected_params"]] == [1, 2, 3]
+    assert run["search"] == method and run["nested"] is True
+    assert [s["fold"] for s in run["selected_params"]] == [1, 2, 3]
     assert run["mean_accuracy"] == pytest.approx(np.mean([s["accuracy"] for s in run["selected_params"]]), abs=1e-12)
     for name in ("cv_results.csv", "folds.csv", "predictions.csv", "per_class.csv", "model.joblib", "summary.md"):
         assert (out_dir / name).is_file(), name
