@@ -3,6 +3,7 @@ r"""Command line of the audio classification toolkit.
     python cli.py demo                                  # the main job: the default ensemble and two nets, demo data
     python cli.py extract --dataset urbansound8k --root PATH --features mel,mfcc --n-jobs 2
     python cli.py grid --estimator lstm                 # nested grid search (demo data by default)
+    python cli.py grid --estimator svm --search optuna --trials 20   # or random, halving; nested by default
     python cli.py cv --estimator svm                    # one configuration across the folds (--refit: a model)
     python cli.py ensemble                              # svm + the deep default, soft vote, members beside it
     python cli.py grid --estimator svm --scheduler tcp://HOST:8786   # on a Dask cluster (extract, cv too)
@@ -95,22 +96,38 @@ def parse_settings(items):
 
 
 def parse_param_grid(items):
-    """``--param-grid`` values: a JSON object, or ``key=v1,v2`` items (repeatable)."""
+    """``--param-grid`` values: a JSON object, a ``.json`` or ``.toml`` file of one, or ``key=v1,v2`` items
+    (repeatable). A value that is a table is a distribution (``{"dist": "loguniform", "low": 0.01,
+    "high": 100}``; see :mod:`pipelines.spaces`); any other value that is not a list is a list of one."""
     grid = {}
     for item in items or []:
         text = item.strip()
-        if text.startswith("{"):
-            try:
-                loaded = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"--param-grid is not valid JSON: {exc}") from None
-            grid.update({k: v if isinstance(v, list) else [v] for k, v in loaded.items()})
+        if text.startswith("{") or ("=" not in text and text.lower().endswith((".json", ".toml"))):
+            grid.update({k: v if isinstance(v, (list, dict)) else [v] for k, v in _load_grid(text).items()})
             continue
         key, sep, values = text.partition("=")
         if not sep or not key:
-            raise UsageError(f"--param-grid {item!r}: expected KEY=V1,V2 or a JSON object")
+            raise UsageError(f"--param-grid {item!r}: expected KEY=V1,V2, a JSON object or a .json/.toml file")
         grid[key.strip()] = [parse_value(v) for v in _split_values(values)]
     return grid
+
+
+def _load_grid(text):
+    """The table of a ``--param-grid`` JSON object or file."""
+    if not text.startswith("{"):
+        from pipelines.spaces import load_space
+
+        if not os.path.isfile(text):
+            raise UsageError(f"--param-grid {text}: no such file")
+        loaded = load_space(text)
+    else:
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--param-grid is not valid JSON: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise UsageError(f"--param-grid {text[:40]}: expected a table of parameter names, not {type(loaded).__name__}")
+    return loaded
 
 
 def _split_values(text):
@@ -378,10 +395,20 @@ def experiment_from_args(args):
 
 def cmd_grid(args):
     check_estimators([args.estimator])
+    search, selection = args.search, args.selection
+    if search in ("nested", "flat"):  # before --selection existed, --search chose nested or flat
+        if selection not in (None, search):
+            raise UsageError(f"--search {search} (deprecated: --search grid --selection {search}) contradicts "
+                             f"--selection {selection}")
+        print(f"warning: --search {search} is deprecated; it means --search grid --selection {search}",
+              file=sys.stderr)
+        search, selection = "grid", search
     grid = parse_param_grid(args.param_grid) if args.param_grid else None
     with experiment_from_args(args) as experiment:
         experiment.grid(args.estimator, kind=args.feature, param_grid=grid, scoring=args.scoring,
-                        segments=args.segments, vote=args.vote, search=args.search, inner_splits=args.inner_splits)
+                        segments=args.segments, vote=args.vote, search=search, selection=selection or "nested",
+                        inner_splits=args.inner_splits, n_iter=args.n_iter, timeout=args.timeout,
+                        resume_study=args.resume_study)
 
 
 def cmd_cv(args):
@@ -466,6 +493,11 @@ def cmd_demo(args):
 # --------------------------------------------------------------------------- parser
 PARAMETER_NAMES = """
 
+search spaces (--param-grid): lists of values, or distributions (random, halving, optuna):
+  {"C": {"dist": "loguniform", "low": 0.01, "high": 100}, "kernel": ["linear", "rbf"]}
+  dist is uniform [low, high], loguniform [low, high] (low > 0) or randint (low, ..., high - 1), as
+  in scipy.stats; a .json or .toml file holds the same table (TOML: C = {dist = "loguniform", ...}).
+
 parameter names (--param-grid, --params):
   the estimator class's own, flat, as its docstring and `cli.py estimators` list them: svm's C and
   kernel (SVMClassifier), lstm's hidden_size and pooling (LSTMClassifier); every torch net also
@@ -491,7 +523,11 @@ GRID_EXAMPLES = """  cli.py grid --estimator lstm                       # its de
   cli.py grid --estimator cnn --param-grid '{"lr": [0.01, 0.001]}' --max-epochs 5 --folds 1,2
   cli.py grid --estimator svm --dataset esc50 --root ~/data/ESC-50 --scoring balanced_accuracy
   cli.py grid --estimator svm --dataset urbansound8k --root ~/data/UrbanSound8K --inner-splits 3
-  cli.py grid --estimator svm --search flat         # optimistic: selected and scored on the same folds"""
+  cli.py grid --estimator svm --selection flat      # optimistic: selected and scored on the same folds
+  cli.py grid --estimator svm --search random --n-iter 20 --param-grid space.json   # see search spaces below
+  cli.py grid --estimator cnn --search halving --max-epochs 9      # epochs are the resource of a net
+  cli.py grid --estimator cnn --search optuna --trials 20 --param-grid space.toml
+  cli.py grid --estimator cnn --search optuna --trials 10 --resume-study results/grid-cnn-demo-TIME/study.db"""
 
 CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator svm --refit                 # also fit on all clips: model.joblib for `predict`
@@ -574,16 +610,31 @@ def build_parser():
     p = command(sub, "grid", "grid search of one estimator on the data set's folds", GRID_EXAMPLES + PARAMETER_NAMES)
     p.add_argument("--estimator", required=True, help="registry name; see `estimators`")
     p.add_argument("--param-grid", action="append", metavar="GRID",
-                   help="JSON object or KEY=V1,V2 (repeatable); default: the estimator's grid, as `estimators` "
+                   help="JSON object, .json/.toml file of one (distributions: see below) or KEY=V1,V2 (repeatable); "
+                        "default: the estimator's grid, as `estimators` "
                         "lists it")
     p.add_argument("--scoring", default="accuracy", choices=["accuracy", "balanced_accuracy", "f1_macro"],
                    help="metric that picks the best parameters (default accuracy)")
-    p.add_argument("--search", choices=["nested", "flat"], default="nested",
-                   help="nested (default): select inside each outer training set, report the outer-fold score "
-                        "of what was selected; flat: select and score on the same folds (optimistic, cheaper)")
+    p.add_argument("--search", choices=["grid", "random", "halving", "optuna", "nested", "flat"], default="grid",
+                   help="how candidates are generated: grid (default: every one), random (--n-iter draws from lists "
+                        "and distributions), halving (successive halving: epochs of nets, training clips of other "
+                        "models), optuna (TPE, --trials or --timeout, nets pruned per epoch; needs the optuna "
+                        "extra). nested and flat: deprecated, for --search grid --selection nested|flat")
+    p.add_argument("--selection", choices=["nested", "flat"],
+                   help="nested (default): select inside each outer training set, report the outer-fold score of "
+                        "what was selected; flat: select and score on the same folds (optimistic, cheaper)")
     p.add_argument("--inner-splits", type=int, metavar="N",
                    help="nested: at most N inner splits per outer fold (default: all remaining folds); "
                         "the search costs (N + 1) times a flat one")
+    p.add_argument("--n-iter", "--trials", dest="n_iter", type=int, metavar="N",
+                   help="random: candidates drawn (default 10); halving: random candidates (default: the whole "
+                        "grid); optuna: trials per study (default 20)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="optuna: stop starting trials after SECONDS, per study (nested: one study per outer fold, "
+                        "and one on all folds for the saved model)")
+    p.add_argument("--resume-study", metavar="STUDY_DB",
+                   help="optuna: continue the studies of an earlier run's study.db (copied into the new results "
+                        "folder; --trials more trials each); same space, scoring and folds")
     add_experiment_args(p)
     p.set_defaults(func=cmd_grid)
 

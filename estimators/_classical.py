@@ -326,7 +326,7 @@ def inner_splits(y, groups=None, *, n_splits=3, random_state=0, name="estimator"
     if counts.min() < 2:
         raise ValueError(
             f"{name}: selecting or calibrating by inner cross-validation needs at least 2 training "
-            f"clips per class; class {classes[counts.argmin()].item()!r} has {counts.min()}"
+            f"clips per class; class {np.asarray(classes, dtype=object)[counts.argmin()]!r} has {counts.min()}"
         )
     most = min(n_splits, int(counts.min()))
     rows = np.zeros((len(y), 1))

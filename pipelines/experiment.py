@@ -8,9 +8,9 @@ extra fit on all clips would double the time of a net's run. ``run.json`` (``mod
 ``summary.md`` say whether ``model.joblib`` was written.
 
 :class:`Experiment` orchestrates; each step is a piece with one job: :mod:`pipelines.plan` checks what
-a run does and builds its pipeline, :func:`~pipelines.evaluate.grid_search` (or
-:func:`~pipelines.evaluate.nested_grid_search`) cross-validates its candidates (``cv`` is a search over
-one), and :mod:`pipelines.results` writes the results folder. Nothing here prints: progress goes to a
+a run does and builds its pipeline, :func:`~pipelines.search.run_search` (grid, random, successive
+halving or Optuna; nested or flat) cross-validates its candidates (``cv`` is a search over one), and
+:mod:`pipelines.results` writes the results folder. Nothing here prints: progress goes to a
 :class:`~pipelines.reporter.Reporter` (silent by default; the command line passes one that prints).
 
 Augmented copies (``--set augment.copies=2 --set augment.pitch_shift=2``, see :meth:`AugmentSpec.from_settings`)
@@ -20,8 +20,10 @@ out-of-fold predictions and scores hold the original clips only.
 """
 
 import os
+import shutil
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 
 from sklearn.base import clone
@@ -36,11 +38,12 @@ from pipelines import reports
 from pipelines.build import (CALIBRATIONS, DEFAULT_ENSEMBLE, clips_in, is_torch_net, make_ensemble, model_of,
                              set_run_settings)
 from pipelines.compare import format_member_scores, member_scores, read_runs, write_report
-from pipelines.evaluate import _fit_params, cross_validate, grid_search, nested_grid_search
+from pipelines.evaluate import _fit_params, cross_validate
 from pipelines.plan import plan_run
 from pipelines.reporter import Reporter
 from pipelines.results import (check_output, dataset_label, new_folder, output_folder, skipped_clips, timestamp,
                                write_run)
+from pipelines.search import run_search
 from pipelines.splits import ClipSplitter
 
 
@@ -99,21 +102,32 @@ class Experiment:
 
     # ------------------------------------------------------------------ commands
     def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean",
-             search="nested", inner_splits=None, refit=True):
-        """Grid search of estimator ``name`` (its registry grid by default); returns the results folder.
+             search="grid", selection="nested", inner_splits=None, n_iter=None, timeout=None, resume_study=None,
+             refit=True):
+        """Search estimator ``name``'s parameters (its registry grid by default); returns the results folder.
 
-        ``search="nested"`` (default) selects the parameters inside each outer training set and reports
-        the outer-fold scores of what was selected (:func:`~pipelines.evaluate.nested_grid_search`,
-        ``inner_splits`` caps its inner splits); ``"flat"`` reports the best mean over the folds it
-        selects on, labelled optimistic. Either way the saved model is the flat best, refitted on all clips
-        (``refit=False`` skips it: no ``model.joblib``).
+        ``search`` generates the candidates (:func:`~pipelines.search.run_search`): ``"grid"`` (every
+        one), ``"random"`` (``n_iter``, from lists and distributions), ``"halving"`` (successive halving
+        on epochs or clips) or ``"optuna"`` (``n_iter`` trials or ``timeout`` seconds; the study is
+        stored as ``study.db`` in the results folder, and ``resume_study`` continues an earlier one).
+        ``selection="nested"`` (default) selects inside each outer training set and reports the
+        outer-fold scores of what was selected (``inner_splits`` caps the inner splits); ``"flat"``
+        reports the best mean over the folds it selects on, labelled optimistic. Either way the saved
+        model is the flat best, refitted on all clips (``refit=False`` skips it: no ``model.joblib``).
+        ``search="nested"`` and ``search="flat"`` are deprecated aliases of ``search="grid", selection=...``.
         """
+        if search in ("nested", "flat"):
+            warnings.warn(f"search={search!r} is deprecated: use search='grid', selection={search!r}", FutureWarning,
+                          stacklevel=2)
+            search, selection = "grid", search
         grid = param_grid if param_grid is not None else estimators.get_spec(name).param_grid
         plan = plan_run(name, kind=kind, settings=self.settings, grid=grid, segments=segments, vote=vote,
-                        search=search, inner_splits=inner_splits, scoring=scoring)
+                        search=selection, inner_splits=inner_splits, scoring=scoring, method=search, n_iter=n_iter,
+                        timeout=timeout, resume_study=resume_study)
         folder, _, result = self._run("grid", plan, refit=refit)
-        self.reporter.done(folder, f"{search} {scoring}: {result.mean(scoring):.3f} +/- {result.std(scoring):.3f}"
-                                   f"{' (optimistic)' if search == 'flat' else ''}")
+        method = "" if search == "grid" else f"{search}, "
+        self.reporter.done(folder, f"{method}{selection} {scoring}: {result.mean(scoring):.3f} +/- "
+                                   f"{result.std(scoring):.3f}{' (optimistic)' if selection == 'flat' else ''}")
         return folder
 
     def cv(self, name, *, kind=None, params=None, segments=None, vote="mean", refit=False):
@@ -211,7 +225,9 @@ class Experiment:
         self._announce_audio()
         fs = self._use_sets(pipeline, plan.kind, plan.feature_params, augment)
         clips = clips_in(self.dataset, fs)
-        cv_results, result, best_params, nested = self._search(command, plan, pipeline, grid, clips)
+        # an Optuna study is stored in the results folder as it runs: an interrupted run can be resumed
+        folder = self._folder(command, plan.estimator) if plan.method == "optuna" else None
+        cv_results, result, best_params, nested = self._search(command, plan, pipeline, grid, clips, folder)
         self._release_workers()
         self.reporter.table(reports.format_cv_table(cv_results, metric=plan.scoring,
                                                     label=reports.FLAT_LABEL if plan.search else None))
@@ -219,36 +235,39 @@ class Experiment:
             self.reporter.table("\n" + reports.format_selection_table(nested.selected_params(), plan.scoring))
         # the saved model: the flat best over all folds, refitted on all clips (also after a nested search)
         model = self._refit(plan.estimator, clone(pipeline).set_params(**best_params), clips) if refit else None
-        folder = self._folder(command, plan.estimator)
+        folder = folder or self._folder(command, plan.estimator)
         write_run(folder, name=plan.estimator, estimator=plan.estimator, kind=plan.kind, result=result, model=model,
                   cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
                   scoring=plan.scoring, augment=augment, skipped=skipped_clips(self.dataset, [fs]),
-                  search=plan.search, nested=nested, reporter=self.reporter)
+                  search=plan.search, nested=nested, reporter=self.reporter,
+                  method=plan.method if plan.search else None)
         return folder, cv_results, result
 
-    def _search(self, command, plan, pipeline, grid, clips):
-        """Cross-validate the candidates ``grid`` of ``pipeline`` on ``clips``, nested or flat.
+    def _search(self, command, plan, pipeline, grid, clips, folder=None):
+        """Search the candidates ``grid`` of ``pipeline`` on ``clips`` as ``plan`` says, nested or flat.
+
+        ``folder``: the results folder, made before the search for an Optuna study (its ``study.db``).
 
         Returns
         -------
         cv_results : pandas.DataFrame
-            One row per candidate (the flat search's, also for a nested one).
+            The flat search's table (also for a nested one).
         result : CVResult
             The flat best's; a nested search's outer-fold scores of what each fold selected.
         best_params : dict
             The flat best's parameters, in the pipeline's names: those of the saved model.
         nested : NestedResult or None
         """
-        splitter = self._splitter(clips)
-        if plan.search == "nested":
-            nested = nested_grid_search(pipeline, grid, clips, splitter=splitter, scoring=plan.scoring,
-                                        inner_splits=plan.inner_splits, n_jobs=self.n_jobs, refit=False,
-                                        progress=self.progress, desc=f"{command} (nested)")
-            return nested.cv_results, nested.result, nested.flat[nested.best_index].params, nested
-        cv_results, results, best, _ = grid_search(pipeline, grid, clips, splitter=splitter, scoring=plan.scoring,
-                                                   n_jobs=self.n_jobs, refit=False, progress=self.progress,
-                                                   desc=command)
-        return cv_results, results[best], results[best].params, None
+        storage = None
+        if folder is not None:
+            storage = folder / "study.db"
+            if plan.resume_study:  # the earlier run's folder stays as it was written
+                shutil.copyfile(plan.resume_study, storage)
+        outcome = run_search(pipeline, grid, clips, method=plan.method, selection=plan.search or "flat",
+                             splitter=self._splitter(clips), scoring=plan.scoring, inner_splits=plan.inner_splits,
+                             n_iter=plan.n_iter, timeout=plan.timeout, seed=self.seed, storage=storage,
+                             n_jobs=self.n_jobs, progress=self.progress, desc=command)
+        return outcome.cv_results, outcome.result, outcome.best_params, outcome.nested
 
     # ------------------------------------------------------------------ building blocks
     def _run_settings(self):

@@ -7,6 +7,7 @@ part of it; :meth:`RunPlan.build` makes its pipeline and the candidates in the p
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import estimators
@@ -14,6 +15,8 @@ from featurestore import features
 from featurestore.errors import ParameterError
 from featurestore.features import check_int
 from pipelines.build import feature_params_for, make_pipeline, pipeline_params
+from pipelines.search import check_search, check_space
+from pipelines.spaces import parse_space
 
 #: How a grid's candidates are searched (None: ``cv``'s one candidate, no selection).
 SEARCHES = ("nested", "flat")
@@ -32,17 +35,26 @@ class RunPlan:
     feature_params : dict
         Feature parameters (the estimator's defaults for its own kind, then ``--set`` overrides).
     grid : dict
-        Candidates as a user writes them, ``{name: [values]}`` (``C``, ``augment_copies``, ``window``).
+        Candidates as a user writes them, ``{name: [values]}`` (``C``, ``augment_copies``, ``window``), or
+        a search space with distributions (:func:`~pipelines.spaces.parse_space`).
     segments : int, optional
         Segment window (frames, or samples for waveforms); None classifies whole clips.
     vote : {"mean", "majority"}
         Segment vote.
     search : {"nested", "flat"} or None
-        A grid's search; None for ``cv``'s one candidate.
+        A grid's selection (nested: inside each outer training set); None for ``cv``'s one candidate.
     inner_splits : int, optional
         At most this many inner splits of a nested search.
     scoring : str
         The metric that selects.
+    method : {"grid", "random", "halving", "optuna"}
+        How a grid's candidates are generated (:func:`~pipelines.search.run_search`).
+    n_iter : int, optional
+        Candidates of random search and halving, trials of each Optuna study.
+    timeout : float, optional
+        Optuna: seconds per study.
+    resume_study : str, optional
+        Optuna: a ``study.db`` of an earlier run, copied into this run's results folder and continued.
     """
 
     estimator: str
@@ -54,6 +66,10 @@ class RunPlan:
     search: Optional[str] = None
     inner_splits: Optional[int] = None
     scoring: str = "accuracy"
+    method: str = "grid"
+    n_iter: Optional[int] = None
+    timeout: Optional[float] = None
+    resume_study: Optional[str] = None
 
     def __post_init__(self):
         if self.search is not None and self.search not in SEARCHES:
@@ -61,6 +77,18 @@ class RunPlan:
         if check_int("inner_splits", self.inner_splits, allow_none=True) is not None and self.search != "nested":
             raise ParameterError(f"inner_splits={self.inner_splits} applies to a nested search only, "
                                  f"not search={self.search!r}")
+        if self.search is None:
+            if (self.method, self.n_iter, self.timeout, self.resume_study) != ("grid", None, None, None):
+                raise ParameterError("method, n_iter, timeout and resume_study apply to a grid's search only")
+            return
+        check_search(self.method, self.search, n_iter=self.n_iter, timeout=self.timeout)
+        check_space(self.method, self.grid)
+        if self.resume_study is not None:
+            if self.method != "optuna":
+                raise ParameterError(f"resume_study={self.resume_study!r} applies to --search optuna only")
+            if not Path(self.resume_study).is_file():
+                raise ParameterError(f"resume_study={self.resume_study!r}: no such file (the study.db of an "
+                                     "earlier optuna run)")
 
     def build(self, run_settings=None):
         """The plan's pipeline (no feature set yet) and its candidates in the pipeline's names.
@@ -88,7 +116,7 @@ class RunPlan:
 
 
 def plan_run(name, *, kind=None, settings=None, grid=None, segments=None, vote="mean", search=None,
-             inner_splits=None, scoring="accuracy"):
+             inner_splits=None, scoring="accuracy", method="grid", n_iter=None, timeout=None, resume_study=None):
     """A checked :class:`RunPlan` of estimator ``name``: an unknown feature parameter fails here.
 
     Parameters
@@ -101,7 +129,7 @@ def plan_run(name, *, kind=None, settings=None, grid=None, segments=None, vote="
         ``{kind: {param: value}}`` overrides from ``--set``; only ``kind``'s are used.
     grid : dict, optional
         Candidates ``{name: [values]}`` (default: one candidate, the estimator's defaults).
-    segments, vote, search, inner_splits, scoring
+    segments, vote, search, inner_splits, scoring, method, n_iter, timeout, resume_study
         As :class:`RunPlan`'s.
 
     Returns
@@ -111,8 +139,10 @@ def plan_run(name, *, kind=None, settings=None, grid=None, segments=None, vote="
     kind = kind or estimators.get_spec(name).feature
     kind, feature_params = feature_params_for(name, kind, (settings or {}).get(kind))
     features.resolve_params(kind, feature_params)  # unknown feature parameter: fail now
-    return RunPlan(estimator=name, kind=kind, feature_params=feature_params, grid=dict(grid or {}),
-                   segments=segments, vote=vote, search=search, inner_splits=inner_splits, scoring=scoring)
+    grid = parse_space(dict(grid or {}))  # a bad distribution fails now, naming its key
+    return RunPlan(estimator=name, kind=kind, feature_params=feature_params, grid=grid, segments=segments, vote=vote,
+                   search=search, inner_splits=inner_splits, scoring=scoring, method=method, n_iter=n_iter,
+                   timeout=timeout, resume_study=resume_study)
 
 
 def user_params(pipeline, params, name):

@@ -139,6 +139,8 @@ def cv_table_frame(cv_results, metric="accuracy"):
     mean = cv_results[f"mean_{metric}"].astype(float)
     std = cv_results.get(f"std_{metric}", pd.Series(np.nan, index=cv_results.index)).astype(float)
     rounded = mean.round(10)   # equal scores tie even if float sums differ in the last bit
+    if "iter" in cv_results:  # successive halving: the last iteration's candidates (most resources) rank first
+        rounded = rounded + 10.0 * (cv_results["iter"] == cv_results["iter"].max())
     table = pd.DataFrame({
         "rank": rounded.rank(ascending=False, method="min", na_option="bottom").astype(int),
         "params": cv_results["params"],

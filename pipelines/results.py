@@ -125,7 +125,8 @@ def skipped_clips(dataset, feature_sets):
     return table.drop_duplicates("clip_id", ignore_index=True)
 
 def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
-              scoring="accuracy", augment=None, skipped=None, search=None, nested=None, members=None, reporter=None):
+              scoring="accuracy", augment=None, skipped=None, search=None, nested=None, members=None, reporter=None,
+              method=None):
     """Write a results folder (see the module docstring).
 
     ``augment`` (an :class:`~featurestore.specs.AugmentSpec`) is recorded as ``augmentation`` in ``run.json``
@@ -141,6 +142,8 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
     scores per fold) go to ``members.csv``, to ``run.json`` as ``members`` (mean and std per metric of
     each member) and to ``summary.md``.
     ``reporter`` (a :class:`~pipelines.reporter.Reporter`; silent by default) hears of the model's saving.
+    A grid's ``method`` (``grid``, ``random``, ``halving``, ``optuna``: how its candidates were generated)
+    is recorded as ``search``.
 
     Returns
     -------
@@ -185,6 +188,8 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
            "model_saved": model is not None, **result.summary()}
     if search is not None:
         run["nested"] = search == "nested"
+    if method is not None:
+        run["search"] = method
     if nested is not None:
         run["selected_params"] = nested.selected_params()
     if members is not None:
@@ -211,7 +216,9 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         del sections["Augmentation"]
     if search is not None:  # a grid: which score the headline is; where the saved model's parameters come from
         label = reports.NESTED_LABEL if search == "nested" else reports.FLAT_LABEL
-        sections["Result"] = f"Grid search, {label}. " + sections["Result"]
+        kind = "Grid" if method in (None, "grid") else {"random": "Random", "halving": "Successive halving",
+                                                          "optuna": "Optuna"}[method]
+        sections["Result"] = f"{kind} search, {label}. " + sections["Result"]
         if nested is not None:
             sections["Result"] += ("\n\n```\n" + reports.format_selection_table(nested.selected_params(), scoring)
                                    + "\n```")

@@ -184,7 +184,7 @@ def test_a_bug_shows_its_traceback(capsys, urbansound_root, tmp_path, monkeypatc
     def broken(*args, **kwargs):
         raise ValueError("a bug, not bad input")
 
-    monkeypatch.setattr(pipelines.experiment, "grid_search", broken)
+    monkeypatch.setattr(pipelines.experiment, "run_search", broken)
     with pytest.raises(ValueError, match="a bug, not bad input"):
         main([str(a) for a in cv_args(urbansound_root, tmp_path / "cache")])
 

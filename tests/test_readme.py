@@ -42,8 +42,10 @@ SHRINK = {"extract": ["--no-progress"], "grid": TRAINING, "cv": TRAINING, "ensem
 def shrink_flags(args):
     """The :data:`SHRINK` flags of ``cli.main`` arguments ``args``, and one inner split for a nested grid."""
     flags = SHRINK.get(args[0], [])
-    search = args[args.index("--search") + 1] if "--search" in args else "nested"  # grid's default
-    if args[0] == "grid" and search == "nested":
+    selection = args[args.index("--selection") + 1] if "--selection" in args else "nested"  # grid's default
+    if "--search" in args and args[args.index("--search") + 1] in ("nested", "flat"):  # deprecated aliases
+        selection = args[args.index("--search") + 1]
+    if args[0] == "grid" and selection == "nested":
         flags = flags + ["--inner-splits", "1"]  # --inner-splits applies to a nested search only
     return flags
 
@@ -87,6 +89,7 @@ def placeholders(urbansound_root, esc50_root, tmp_path):
         "ast.checkpoint=~/models/ast-finetuned-audioset-10-10-0.4593": lambda: f"ast.checkpoint={ast_folder}",
         "results/grid-svm-demo-<time>/model.joblib": lambda: first("results/grid-svm-demo-*/model.joblib"),
         "results/grid-svm-demo-<time>/model.onnx": lambda: first("results/grid-svm-demo-*/model.onnx"),
+        "results/<optuna-run>/study.db": lambda: first("results/*/study.db"),
     }
     cluster.close()
 
