@@ -155,17 +155,23 @@ def add_dataset_args(parser, default="demo"):
 def open_dataset(args):
     from featurestore import load_dataset
 
-    options = {}
-    for item in args.dataset_option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--dataset-option {item!r}: expected KEY=VALUE")
-        options[key.strip()] = parse_value(value)
+    options = parse_dataset_options(args.dataset_option)
     root = args.root
     if args.dataset == "demo" and root is None:  # the demo's audio lives in the store
         root = open_store(args).root / "datasets" / "demo"
     return load_dataset(args.dataset, root, skip_missing=args.skip_missing, fingerprint=args.fingerprint,
                         **options)
+
+
+def parse_dataset_options(items):
+    """``["esc10=true"]`` -> ``{"esc10": True}``."""
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--dataset-option {item!r}: expected KEY=VALUE")
+        options[key.strip()] = parse_value(value)
+    return options
 
 
 def open_store(args):
@@ -345,6 +351,62 @@ def add_experiment_args(parser):
                                          "set's name, or its root's for csv and folder)")
 
 
+# --------------------------------------------------------------------------- config files, records, tracking
+RUN_COMMANDS = ("grid", "cv", "ensemble")
+
+
+def add_run_options(parser):
+    """``--config``, ``--track`` and ``--track-uri`` of the run commands (``grid``, ``cv``, ``ensemble``)."""
+    parser.add_argument("--config", metavar="FILE.toml",
+                        help="read the options from a TOML file (e.g. a results folder's config.toml, which repeats "
+                             "that run); options on the command line override it")
+    parser.add_argument("--track", choices=["mlflow", "tensorboard"],
+                        help="also log the run: mlflow (params, per-fold and mean scores, nets' curves, figures and "
+                             "the model; one child run per candidate) or tensorboard (event files of every net's fit)")
+    parser.add_argument("--track-uri", metavar="URI",
+                        help="mlflow: tracking URI (default sqlite:///mlflow.db; a server: http://HOST:5000); "
+                             "tensorboard: the event files' folder (default runs)")
+    parser.set_defaults(command_parser=parser)
+
+
+def config_in(argv):
+    """``(command, path)`` of a run command's ``--config`` in ``argv``, or None."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in RUN_COMMANDS:
+        return None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return command, argv[i + 1]
+        if arg.startswith("--config="):
+            return command, arg.partition("=")[2]
+    return None
+
+
+def run_record(args, argv):
+    """The :class:`~pipelines.records.RunRecord` of a run command: its command line and configuration."""
+    from pipelines.config import args_config
+    from pipelines.records import RunRecord
+
+    tables = {"settings": parse_settings(args.set), "dataset_options": parse_dataset_options(args.dataset_option)}
+    if getattr(args, "param_grid", None):
+        tables["param_grid"] = parse_param_grid(args.param_grid)
+    if getattr(args, "params", None):
+        tables["params"] = {k: v[0] for k, v in parse_param_grid(args.params).items()}
+    config = args_config(args, args.command_parser, args.command, tables=tables)
+    return RunRecord(argv=list(argv), config=config)
+
+
+def tracking_from_args(args):
+    """The :class:`~pipelines.tracking.Tracking` of ``--track`` (None without)."""
+    if not args.track:
+        if args.track_uri:
+            raise UsageError("--track-uri needs --track mlflow or --track tensorboard")
+        return None
+    from pipelines.tracking import Tracking
+
+    return Tracking(args.track, args.track_uri)
+
+
 @contextmanager
 def experiment_from_args(args):
     """An ``Experiment`` of the command-line options, on the Dask cluster of ``--scheduler`` if given."""
@@ -352,6 +414,7 @@ def experiment_from_args(args):
 
     settings = parse_settings(args.set)
     folds = parse_folds(args.folds) if args.folds else None
+    tracking_from_args(args)  # an unusable tracker fails before the data set is read
     if args.output:
         from pipelines.results import check_output
 
@@ -367,7 +430,8 @@ def experiment_from_args(args):
                         "backend": "dask"}
         yield Experiment(dataset=dataset, store=store, settings=settings, folds=folds, seed=args.seed,
                          device=args.device, max_epochs=args.max_epochs, skip_bad=args.skip_bad,
-                         progress=not args.no_progress, output=args.output, reporter=PrintReporter(), **parallel)
+                         progress=not args.no_progress, output=args.output, reporter=PrintReporter(),
+                         record=getattr(args, "record", None), tracking=tracking_from_args(args), **parallel)
 
 
 def cmd_grid(args):
@@ -478,7 +542,9 @@ def command(sub, name, help, examples):
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def build_parser():
+def build_parser(config=None):
+    """The parser of every command; ``config`` (``(command, path, table)`` of a ``--config`` file) becomes
+    the defaults of that run command (:func:`pipelines.config.apply_config`)."""
     summary, examples, notes = __doc__.split("\n\n")[:3]
     parser = argparse.ArgumentParser(prog="cli.py", description=summary, epilog=f"examples:\n{examples}\n\n{notes}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -527,6 +593,7 @@ def build_parser():
                    help="nested: at most N inner splits per outer fold (default: all remaining folds); "
                         "the search costs (N + 1) times a flat one")
     add_experiment_args(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_grid)
 
     p = command(sub, "cv", "cross-validate one configuration on the data set's folds", CV_EXAMPLES + PARAMETER_NAMES)
@@ -534,6 +601,7 @@ def build_parser():
     p.add_argument("--params", action="append", metavar="KEY=VALUE",
                    help="estimator parameters (repeatable); default: the estimator's defaults")
     add_experiment_args(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_cv)
 
     p = command(sub, "ensemble", "voting or stacking ensemble, each member on its own feature kind",
@@ -542,6 +610,7 @@ def build_parser():
     p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft",
                    help="soft or hard voting, or stacking (default soft)")
     add_experiment_args(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_ensemble)
 
     p = command(sub, "report", "compare runs: one ranked table per data set, written to a new folder",
@@ -557,6 +626,11 @@ def build_parser():
     p.add_argument("files", nargs="+", help="audio files; longer ones are classified by sliding windows")
     p.add_argument("--hop", type=float, default=0.5, help="window hop as a fraction of the clip length (0.5)")
     p.set_defaults(func=cmd_predict)
+    if config is not None:
+        from pipelines.config import apply_config
+
+        name, path, table = config
+        apply_config(sub.choices[name], name, table, path)
     return parser
 
 
@@ -569,10 +643,23 @@ def user_errors():
     """
     from featurestore.errors import FeatureStoreError
     from pipelines.cluster import ClusterError
+    from pipelines.config import ConfigError
     from pipelines.results import ResultsFolderError
     from pipelines.predict import ModelFileError
+    from pipelines.tracking import TrackingError
 
-    return UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError
+    return UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError, ConfigError, TrackingError
+
+
+def read_config(argv):
+    """``(command, path, table)`` of the ``--config`` file of ``argv`` (None without one)."""
+    found = config_in(argv)
+    if found is None:
+        return None
+    from pipelines.config import load_config
+
+    command, path = found
+    return command, path, load_config(path)
 
 
 def quiet_broken_pipe():
@@ -583,9 +670,21 @@ def quiet_broken_pipe():
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    try:
+        parser = build_parser(config=read_config(argv))
+    except Exception as exc:
+        if "--debug" in argv or not isinstance(exc, user_errors()):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
+        if args.command in RUN_COMMANDS:
+            found = config_in(argv)
+            if args.config and (found is None or found[1] != args.config):
+                raise UsageError(f"--config {args.config}: write the option in full, as --config FILE")
+            args.record = run_record(args, argv)
         code = args.func(args) or 0
         sys.stdout.flush()  # a closed pipe shows here when the output was buffered
     except BrokenPipeError:

@@ -29,6 +29,7 @@ from pipelines.build import clips_in, make_ensemble, set_run_settings
 from pipelines.compare import read_runs, write_report
 from pipelines.evaluate import _fit_params, cross_validate, grid_search, nested_grid_search
 from pipelines.plan import plan_run
+from pipelines.records import RunRecord
 from pipelines.reporter import Reporter
 from pipelines.results import (check_output, dataset_label, new_folder, output_folder, skipped_clips, timestamp,
                                write_run)
@@ -69,10 +70,16 @@ class Experiment:
     reporter : pipelines.reporter.Reporter, optional
         Hears of the audio settings, the search's tables, the refit, the saving and the result
         (default: a silent one; ``progress`` alone turns on the progress bars).
+    record : pipelines.records.RunRecord, optional
+        The command line and configuration the run came from, and its clocks (default: started with
+        the run); ``run.json`` and ``config.toml`` record them (see :mod:`pipelines.records`).
+    tracking : pipelines.tracking.Tracking, optional
+        Where the run is also logged: MLflow or TensorBoard (default: nowhere).
     """
 
     def __init__(self, dataset, store, *, settings=None, folds=None, n_jobs=1, n_threads=None, backend=None,
-                 seed=0, device=None, max_epochs=None, skip_bad=False, progress=False, output=None, reporter=None):
+                 seed=0, device=None, max_epochs=None, skip_bad=False, progress=False, output=None, reporter=None,
+                 record=None, tracking=None):
         self.dataset = dataset
         self.store = store
         self.settings = settings or {}
@@ -87,6 +94,8 @@ class Experiment:
         self.progress = progress
         self.output = output
         self.reporter = reporter or Reporter()
+        self.record = record
+        self.tracking = tracking
 
     # ------------------------------------------------------------------ commands
     def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean",
@@ -123,6 +132,7 @@ class Experiment:
         if len(names) < 2:
             raise ParameterError(f"an ensemble needs at least two estimators, not {names}")
         start = time.perf_counter()
+        record = self.record or RunRecord()
         self._check_output()
         plans = [plan_run(name, settings=self.settings) for name in names]
         self._check_settings([plan.kind for plan in plans])
@@ -131,6 +141,7 @@ class Experiment:
         members, sets = [], []
         for plan in plans:
             pipeline, _ = plan.build(self._run_settings())
+            self._prepare_tracking(pipeline)
             fs = self._use_sets(pipeline, plan.kind, plan.feature_params, augment)
             members.append((plan.estimator, pipeline))
             sets.append(fs)
@@ -142,10 +153,13 @@ class Experiment:
         label = f"{method}-{'+'.join(names)}"
         model = self._refit(label, model, clips)
         folder = self._folder("ensemble", label)
-        write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
-                  model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
-                  wall_time=time.perf_counter() - start, augment=augment, skipped=skipped_clips(self.dataset, sets),
-                  reporter=self.reporter)
+        config = self._config("ensemble", sets, result, estimators=names, method=method)
+        run = write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
+                        model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
+                        wall_time=time.perf_counter() - start, augment=augment,
+                        skipped=skipped_clips(self.dataset, sets), reporter=self.reporter, record=record,
+                        config=config, seed=self.seed)
+        self._track(folder, run, result, None)
         self.reporter.done(folder, f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
         return folder
 
@@ -165,8 +179,10 @@ class Experiment:
             The best candidate's; a nested search's outer-fold scores of what each fold selected.
         """
         start = time.perf_counter()
+        record = self.record or RunRecord()
         self._check_output()
         pipeline, grid = plan.build(self._run_settings())
+        self._prepare_tracking(pipeline)
         self._check_settings([plan.kind])
         augment = self._augment(grid)
         self._announce_audio()
@@ -181,10 +197,19 @@ class Experiment:
         # the saved model: the flat best over all folds, refitted on all clips (also after a nested search)
         model = self._refit(plan.estimator, clone(pipeline).set_params(**best_params), clips)
         folder = self._folder(command, plan.estimator)
-        write_run(folder, name=plan.estimator, estimator=plan.estimator, kind=plan.kind, result=result, model=model,
-                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
-                  scoring=plan.scoring, augment=augment, skipped=skipped_clips(self.dataset, [fs]),
-                  search=plan.search, nested=nested, reporter=self.reporter)
+        if command == "grid":
+            resolved = {"param_grid": plan.grid, "scoring": plan.scoring, "search": plan.search,
+                        "inner_splits": plan.inner_splits}
+        else:
+            resolved = {"params": {key: values[0] for key, values in plan.grid.items()}}
+        config = self._config(command, [fs], result, estimator=plan.estimator, feature=plan.kind,
+                              segments=plan.segments, vote=plan.vote, **resolved)
+        run = write_run(folder, name=plan.estimator, estimator=plan.estimator, kind=plan.kind, result=result,
+                        model=model, cv_results=cv_results, feature_set=fs, dataset=self.dataset,
+                        wall_time=time.perf_counter() - start, scoring=plan.scoring, augment=augment,
+                        skipped=skipped_clips(self.dataset, [fs]), search=plan.search, nested=nested,
+                        reporter=self.reporter, record=record, config=config, seed=self.seed)
+        self._track(folder, run, result, cv_results, nested.flat if nested is not None else None)
         return folder, cv_results, result
 
     def _search(self, command, plan, pipeline, grid, clips):
@@ -210,6 +235,36 @@ class Experiment:
                                                    n_jobs=self.n_jobs, refit=False, progress=self.progress,
                                                    desc=command)
         return cv_results, results[best], results[best].params, None
+
+    # ------------------------------------------------------------------ records and tracking
+    def _config(self, command, sets, result, **fields):
+        """The fully resolved configuration of the run (``config.toml``): what the command line said
+        (``record.config``) with the data set, store, seed, folds, feature parameters, audio settings
+        and candidates the run used, so that ``cli.py COMMAND --config config.toml`` repeats it.
+
+        ``output`` is left out: a repeat writes a new results folder.
+        """
+        from pipelines.config import resolved_config
+
+        settings = {**self.settings, **{fs.kind: fs.params for fs in sets}, "audio": sets[0].audio}
+        resolved = {"command": command, "dataset": self.dataset.name, "root": str(self.dataset.root),
+                    "dataset_options": self.dataset.options or None, "cache": str(self.store.root),
+                    "fingerprint": self.dataset.fingerprint, "skip_bad": self.skip_bad, "seed": self.seed,
+                    "folds": [int(f) for f in result.folds["fold"]] if self.dataset.has_folds else None,
+                    "device": self.device, "max_epochs": self.max_epochs, "settings": settings, **fields}
+        base = dict(self.record.config or {}) if self.record is not None else {}
+        base.pop("output", None)
+        return resolved_config(base, **resolved)
+
+    def _prepare_tracking(self, pipeline):
+        """Give the nets of ``pipeline`` the TensorBoard callback of ``--track tensorboard``."""
+        if self.tracking is not None:
+            self.tracking.prepare(pipeline)
+
+    def _track(self, folder, run, result, cv_results, candidates=None):
+        """Log the written run to the tracker of ``--track`` (MLflow), if any."""
+        if self.tracking is not None:
+            self.tracking.log(folder, run, result, cv_results, candidates=candidates)
 
     # ------------------------------------------------------------------ building blocks
     def _run_settings(self):
