@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skorch.callbacks import TensorBoard
+from skorch.callbacks.logging import rename_tensorboard_key
 
 #: Trackers and the default ``uri`` of each.
 TRACKERS = {"mlflow": "sqlite:///mlflow.db", "tensorboard": "runs"}
@@ -125,12 +126,16 @@ class FitTensorBoard(TensorBoard):
     ----------
     logdir : str
         Folder of the fits' event folders (``fit-XXXXXXXX``, one per fit).
-    keys_ignored : str or list of str, optional
-        History keys not logged, as skorch's.
+    writer : None
+        Set while a fit runs (skorch lists it among the callback's parameters, so clones take it).
+    close_after_train, keys_ignored, key_mapper
+        As skorch's.
     """
 
-    def __init__(self, logdir, *, keys_ignored=None):
-        super().__init__(writer=None, keys_ignored=keys_ignored)
+    def __init__(self, logdir, *, writer=None, close_after_train=True, keys_ignored=None,
+                 key_mapper=rename_tensorboard_key):
+        super().__init__(writer=writer, close_after_train=close_after_train, keys_ignored=keys_ignored,
+                         key_mapper=key_mapper)
         self.logdir = logdir
 
     def on_train_begin(self, net, **kwargs):
