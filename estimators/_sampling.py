@@ -5,7 +5,11 @@ which is imbalanced-learn's :class:`~imblearn.pipeline.Pipeline`): its ``fit_res
 pipeline is fitted, on the training folds' rows only, and never when it predicts or scores, so no
 test clip is resampled or leaks into training. Its ``kind`` is what a grid tunes, as ``sampler``:
 ``None`` (no resampling), ``"over"`` (random over-sampling), ``"under"`` (random under-sampling) or
-``"smote"`` (SMOTE); each is imbalanced-learn's sampler of that name.
+``"smote"`` (SMOTE); each is imbalanced-learn's sampler of that name. Resampled rows carry no recording
+or speaker group, so a pipeline that resamples gives its model no ``groups`` (the inner selection of
+a model such as softmax's ``C`` is then stratified, not grouped; the outer folds are the data set's as
+ever). Nets are refused a sampler: their validation rows come from the training rows, and copies of a
+row would land on both sides.
 
 Nets see every training row once per epoch in shuffled batches; with ``balanced_batches=True``
 (:class:`~estimators._torch.TorchClassifier`) the rows of each epoch are drawn instead by
@@ -80,8 +84,13 @@ class ClassResampler(BaseEstimator):
 
         module, name = SAMPLERS[self.kind]
         self.sampler_ = getattr(importlib.import_module(module), name)(random_state=self.random_state)
-        X = np.asarray(X)
-        flat, y = self.sampler_.fit_resample(X.reshape(len(X), -1), np.asarray(y))
+        X, y = np.asarray(X), np.asarray(y)
+        if self.kind == "smote":  # SMOTE interpolates towards k_neighbors=5 rows of the same class
+            labels, counts = np.unique(y, return_counts=True)
+            if counts.min() <= self.sampler_.k_neighbors:
+                raise ValueError(f"sampler='smote' needs more than {self.sampler_.k_neighbors} training rows of each "
+                                 f"class; class {str(labels[counts.argmin()])!r} has {counts.min()} (use 'over')")
+        flat, y = self.sampler_.fit_resample(X.reshape(len(X), -1), y)
         return flat.reshape(-1, *X.shape[1:]).astype(X.dtype, copy=False), y
 
     def fit(self, X, y):

@@ -8,8 +8,6 @@ two resamples the training rows of classical models for class imbalance (``sampl
 "smote"``, see :mod:`estimators._sampling`), in fit only.
 """
 
-import inspect
-
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -191,13 +189,14 @@ def pipeline_params(pipeline, params, name=None):
 def _check_sampler(model, values, name=None):
     """ValueError for a ``sampler`` value that is not a sampler, or one given to a net.
 
-    A net's fit takes ``groups`` for its validation split, row by row: resampled rows would not
-    carry them. Nets balance their batches instead (``balanced_batches=True``).
+    A net holds out validation rows of its training rows: resampled copies of a row would land on
+    both sides. Nets balance their batches instead (``balanced_batches=True``).
     """
+    is_net = any(cls.__name__ == "TorchClassifier" for cls in type(model).__mro__)  # no torch import
     for value in values if isinstance(values, list) else [values]:
         if value is not None and value not in SAMPLERS:
             raise ValueError(f"sampler={value!r} must be None or one of {', '.join(map(repr, SAMPLERS))}")
-        if value is not None and "groups" in inspect.signature(model.fit).parameters:
+        if value is not None and is_net:
             raise ValueError(f"sampler={value!r} resamples the rows of classical models; "
                              f"{name or type(model).__name__} is a net: use balanced_batches=True")
 
