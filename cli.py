@@ -513,11 +513,14 @@ GRID_EXAMPLES = """  cli.py grid --estimator lstm                       # its de
   cli.py grid --estimator cnn --param-grid '{"lr": [0.01, 0.001]}' --max-epochs 5 --folds 1,2
   cli.py grid --estimator svm --dataset esc50 --root ~/data/ESC-50 --scoring balanced_accuracy
   cli.py grid --estimator svm --dataset urbansound8k --root ~/data/UrbanSound8K --inner-splits 3
-  cli.py grid --estimator svm --search flat         # optimistic: selected and scored on the same folds"""
+  cli.py grid --estimator svm --search flat         # optimistic: selected and scored on the same folds
+  cli.py grid --config results/RUN/config.toml      # repeat a run; options given here override the file
+  cli.py grid --estimator svm --param-grid 'sampler=none,over,smote' --track mlflow"""
 
 CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator lstm --params hidden_size=150 --params pooling=mean
-  cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K"""
+  cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K
+  cli.py cv --estimator cnn --params balanced_batches=true --track tensorboard"""
 
 ENSEMBLE_EXAMPLES = """  cli.py ensemble --estimators svm,piczak,lstm
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""

@@ -79,6 +79,7 @@ def placeholders(urbansound_root, esc50_root):
         "tcp://HOST:8786": lambda: cluster.scheduler_address,
         "cache/features/<dataset>-<id>/<kind>-<key>.h5": lambda: first("cache/features/*/*.h5"),
         "results/<run>/model.joblib": lambda: first("results/*/model.joblib"),
+        "results/grid-<run>/config.toml": lambda: first("results/grid-*/config.toml"),
     }
     cluster.close()
 
