@@ -18,19 +18,16 @@ run keeps the curves of what it reports (``cv``'s candidate, a flat grid's best)
 search, of every candidate; the other candidates of a flat grid are logged without curves.
 
 **TensorBoard.** :meth:`Tracking.prepare` gives every torch net of a pipeline skorch's
-:class:`skorch.callbacks.TensorBoard` callback (as :class:`FitTensorBoard`, which opens its own
-``SummaryWriter`` when a fit starts, in the worker that fits): each fit writes its event files to a
+:class:`skorch.callbacks.TensorBoard` callback (as
+:class:`~pipelines.fit_tensorboard.FitTensorBoard`, which opens its own
+``SummaryWriter`` when a fit starts, in the worker that fits; :mod:`pipelines.fit_tensorboard`): each fit writes its event files to a
 new folder under ``uri`` (default ``runs/``, TensorBoard's): ``tensorboard --logdir runs``.
 """
 
 import json
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from skorch.callbacks import TensorBoard
-from skorch.callbacks.logging import rename_tensorboard_key
 
 #: Trackers and the default ``uri`` of each.
 TRACKERS = {"mlflow": "sqlite:///mlflow.db", "tensorboard": "runs"}
@@ -86,6 +83,7 @@ class Tracking:
             return pipeline
         from estimators._torch import TorchClassifier
         from pipelines.build import model_of
+        from pipelines.fit_tensorboard import FitTensorBoard
 
         net = model_of(pipeline)
         if isinstance(net, TorchClassifier):
@@ -113,40 +111,6 @@ class Tracking:
         if self.kind != "mlflow":
             return None
         return log_mlflow(self.target, self.experiment, Path(folder), run, result, cv_results, candidates)
-
-
-class FitTensorBoard(TensorBoard):
-    """skorch's TensorBoard callback writing each fit's event files to a new folder under ``logdir``.
-
-    skorch's callback takes an open ``SummaryWriter``, which cannot be pickled to a worker process;
-    this one opens its writer when a fit starts (in the process that fits) and lets it go when the
-    fit ends, so that the net stays picklable before and after.
-
-    Parameters
-    ----------
-    logdir : str
-        Folder of the fits' event folders (``fit-XXXXXXXX``, one per fit).
-    writer : None
-        Set while a fit runs (skorch lists it among the callback's parameters, so clones take it).
-    close_after_train, keys_ignored, key_mapper
-        As skorch's.
-    """
-
-    def __init__(self, logdir, *, writer=None, close_after_train=True, keys_ignored=None,
-                 key_mapper=rename_tensorboard_key):
-        super().__init__(writer=writer, close_after_train=close_after_train, keys_ignored=keys_ignored,
-                         key_mapper=key_mapper)
-        self.logdir = logdir
-
-    def on_train_begin(self, net, **kwargs):
-        from torch.utils.tensorboard import SummaryWriter
-
-        Path(self.logdir).mkdir(parents=True, exist_ok=True)
-        self.writer = SummaryWriter(log_dir=tempfile.mkdtemp(prefix="fit-", dir=self.logdir))
-
-    def on_train_end(self, net, **kwargs):
-        self.writer.close()
-        self.writer = None
 
 
 # --------------------------------------------------------------------------- MLflow
