@@ -387,7 +387,8 @@ def run_record(args, argv):
     from pipelines.config import args_config
     from pipelines.records import RunRecord
 
-    tables = {"settings": parse_settings(args.set), "dataset_options": parse_dataset_options(args.dataset_option)}
+    tables = {"settings": parse_settings(args.set), "dataset_options": parse_dataset_options(args.dataset_option),
+              "folds": parse_folds(args.folds) if args.folds else None}
     if getattr(args, "param_grid", None):
         tables["param_grid"] = parse_param_grid(args.param_grid)
     if getattr(args, "params", None):

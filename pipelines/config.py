@@ -194,9 +194,9 @@ def args_config(args, parser, command, *, tables):
         The parser of ``command``.
     command : str
     tables : dict
-        The parsed repeatable options: ``{"settings": {kind: {param: value}}, "param_grid": {...},
-        "params": {...}, "dataset_options": {...}}`` (those the command has), as the command
-        line's own parsers read them.
+        Options as the command line's own parsers read them, by config key: the repeatable ones
+        (``{"settings": {kind: {param: value}}, "param_grid": {...}, "params": {...},
+        "dataset_options": {...}}``) and ``folds`` (a list of int); empty or None ones are left out.
 
     Returns
     -------
@@ -205,7 +205,7 @@ def args_config(args, parser, command, *, tables):
     """
     config = {"command": command}
     for key, action in config_actions(parser).items():
-        if action.dest in TABLES:
+        if key in tables or action.dest in TABLES:
             if tables.get(key):
                 config[key] = tables[key]
             continue
@@ -213,7 +213,7 @@ def args_config(args, parser, command, *, tables):
         if value is None:
             continue
         if action.dest in LISTS:
-            value = [int(v) if action.dest == "folds" else v.strip() for v in str(value).split(",") if v.strip()]
+            value = [v.strip() for v in str(value).split(",") if v.strip()]
         config[key] = value
     return config
 
