@@ -18,9 +18,12 @@ def run_cli(capsys, *argv):
 
 
 @pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")  # MLflow's SQLAlchemy use
-def test_mlflow_store_holds_the_runs_metrics_and_artifacts(capsys, urbansound_root, tmp_path, one_torch_thread):
+def test_mlflow_store_holds_the_runs_metrics_and_artifacts(capsys, urbansound_root, tmp_path, one_torch_thread,
+                                                            monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # a SQLite store keeps its artifacts in ./mlruns
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     folder = tmp_path / "run"
@@ -50,6 +53,7 @@ def test_mlflow_store_holds_the_runs_metrics_and_artifacts(capsys, urbansound_ro
 
     artifacts = {f.path for f in client.list_artifacts(parent.info.run_id)}
     assert {"model.joblib", "confusion_matrix.png", "learning_curves.png", "config.toml", "run.json"} <= artifacts
+    assert (tmp_path / "mlruns").is_dir()
 
     lrs = sorted(float(c.data.params["model__lr"]) for c in children)
     assert lrs == [0.01, 0.1]
