@@ -27,6 +27,7 @@ from featurestore.specs import AugmentSpec
 from pipelines import reports
 from pipelines.build import clips_in, make_ensemble, set_run_settings
 from pipelines.compare import read_runs, write_report
+from pipelines.config import resolved_config
 from pipelines.evaluate import _fit_params, cross_validate, grid_search, nested_grid_search
 from pipelines.plan import plan_run
 from pipelines.records import RunRecord
@@ -71,8 +72,8 @@ class Experiment:
         Hears of the audio settings, the search's tables, the refit, the saving and the result
         (default: a silent one; ``progress`` alone turns on the progress bars).
     record : pipelines.records.RunRecord, optional
-        The command line and configuration the run came from, and its clocks (default: started with
-        the run); ``run.json`` and ``config.toml`` record them (see :mod:`pipelines.records`).
+        The command line and configuration the run came from, and its CPU clock (default: started
+        with the run); ``run.json`` and ``config.toml`` record them (see :mod:`pipelines.records`).
     tracking : pipelines.tracking.Tracking, optional
         Where the run is also logged: MLflow or TensorBoard (default: nowhere).
     """
@@ -244,8 +245,6 @@ class Experiment:
 
         ``output`` is left out: a repeat writes a new results folder.
         """
-        from pipelines.config import resolved_config
-
         settings = {**self.settings, **{fs.kind: fs.params for fs in sets}, "audio": sets[0].audio}
         resolved = {"command": command, "dataset": self.dataset.name, "root": str(self.dataset.root),
                     "dataset_options": self.dataset.options or None, "cache": str(self.store.root),
