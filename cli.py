@@ -496,7 +496,9 @@ parameter names (--param-grid, --params):
   kernel (SVMClassifier), lstm's hidden_size and pooling (LSTMClassifier); every torch net also
   takes lr, batch_size, max_epochs and skorch's optimizer__NAME (e.g. optimizer__weight_decay).
   With --segments, window, overlap and vote address the segment vote. augment_copies (with
-  --set augment.copies) tunes stored copies. A mistyped name fails at once with a close match.
+  --set augment.copies) tunes stored copies; sampler (none, over, under, smote: imbalanced-learn,
+  classical models) and balanced_batches (nets) counter class imbalance. A mistyped name fails at
+  once with a close match.
 
 defaults: the grid is the estimator's own (`cli.py estimators`); torch nets train for their
   max_epochs (20) unless --max-epochs; the seed is 0; every fold is a test fold once."""
