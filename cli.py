@@ -173,17 +173,23 @@ def add_dataset_args(parser, default="demo"):
 def open_dataset(args):
     from featurestore import load_dataset
 
-    options = {}
-    for item in args.dataset_option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--dataset-option {item!r}: expected KEY=VALUE")
-        options[key.strip()] = parse_value(value)
+    options = parse_dataset_options(args.dataset_option)
     root = args.root
     if args.dataset == "demo" and root is None:  # the demo's audio lives in the store
         root = open_store(args).root / "datasets" / "demo"
     return load_dataset(args.dataset, root, skip_missing=args.skip_missing, fingerprint=args.fingerprint,
                         **options)
+
+
+def parse_dataset_options(items):
+    """``["esc10=true"]`` -> ``{"esc10": True}``."""
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--dataset-option {item!r}: expected KEY=VALUE")
+        options[key.strip()] = parse_value(value)
+    return options
 
 
 def open_store(args):
@@ -368,6 +374,63 @@ def add_experiment_args(parser):
                                          "set's name, or its root's for csv and folder)")
 
 
+# --------------------------------------------------------------------------- config files, records, tracking
+RUN_COMMANDS = ("grid", "cv", "ensemble")
+
+
+def add_run_options(parser):
+    """``--config``, ``--track`` and ``--track-uri`` of the run commands (``grid``, ``cv``, ``ensemble``)."""
+    parser.add_argument("--config", metavar="FILE.toml",
+                        help="read the options from a TOML file (e.g. a results folder's config.toml, which repeats "
+                             "that run); options on the command line override it")
+    parser.add_argument("--track", choices=["mlflow", "tensorboard"],
+                        help="also log the run: mlflow (params, per-fold and mean scores, nets' curves, figures and "
+                             "the model; one child run per candidate) or tensorboard (event files of every net's fit)")
+    parser.add_argument("--track-uri", metavar="URI",
+                        help="mlflow: tracking URI (default sqlite:///mlflow.db; a server: http://HOST:5000); "
+                             "tensorboard: the event files' folder (default runs)")
+    parser.set_defaults(command_parser=parser)
+
+
+def config_in(argv):
+    """``(command, path)`` of a run command's ``--config`` in ``argv``, or None."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in RUN_COMMANDS:
+        return None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return command, argv[i + 1]
+        if arg.startswith("--config="):
+            return command, arg.partition("=")[2]
+    return None
+
+
+def run_record(args, argv):
+    """The :class:`~pipelines.records.RunRecord` of a run command: its command line and configuration."""
+    from pipelines.config import args_config
+    from pipelines.records import RunRecord
+
+    tables = {"settings": parse_settings(args.set), "dataset_options": parse_dataset_options(args.dataset_option),
+              "folds": parse_folds(args.folds) if args.folds else None}
+    if getattr(args, "param_grid", None):
+        tables["param_grid"] = parse_param_grid(args.param_grid)
+    if getattr(args, "params", None):
+        tables["params"] = {k: v[0] for k, v in parse_param_grid(args.params).items()}
+    config = args_config(args, args.command_parser, args.command, tables=tables)
+    return RunRecord(argv=list(argv), config=config)
+
+
+def tracking_from_args(args):
+    """The :class:`~pipelines.tracking.Tracking` of ``--track`` (None without)."""
+    if not args.track:
+        if args.track_uri:
+            raise UsageError("--track-uri needs --track mlflow or --track tensorboard")
+        return None
+    from pipelines.tracking import Tracking
+
+    return Tracking(args.track, args.track_uri)
+
+
 @contextmanager
 def experiment_from_args(args):
     """An ``Experiment`` of the command-line options, on the Dask cluster of ``--scheduler`` if given."""
@@ -375,6 +438,7 @@ def experiment_from_args(args):
 
     settings = parse_settings(args.set)
     folds = parse_folds(args.folds) if args.folds else None
+    tracking_from_args(args)  # an unusable tracker fails before the data set is read
     if args.output:
         from pipelines.results import check_output
 
@@ -390,7 +454,8 @@ def experiment_from_args(args):
                         "backend": "dask"}
         yield Experiment(dataset=dataset, store=store, settings=settings, folds=folds, seed=args.seed,
                          device=args.device, max_epochs=args.max_epochs, skip_bad=args.skip_bad,
-                         progress=not args.no_progress, output=args.output, reporter=PrintReporter(), **parallel)
+                         progress=not args.no_progress, output=args.output, reporter=PrintReporter(),
+                         record=getattr(args, "record", None), tracking=tracking_from_args(args), **parallel)
 
 
 def cmd_grid(args):
@@ -504,7 +569,9 @@ parameter names (--param-grid, --params):
   takes lr, batch_size, max_epochs and skorch's optimizer__NAME (e.g. optimizer__weight_decay); the
   training recipe's crop, lr_schedule, warmup_epochs, label_smoothing, monitor and min_epochs too.
   With --segments, window, overlap and vote address the segment vote. augment_copies (with
-  --set augment.copies) tunes stored copies. A mistyped name fails at once with a close match.
+  --set augment.copies) tunes stored copies; sampler (none, over, under, smote: imbalanced-learn,
+  classical models) and balanced_batches (nets) counter class imbalance. A mistyped name fails at
+  once with a close match.
 
 defaults: the grid is the estimator's own (`cli.py estimators`); torch nets train for their
   max_epochs (20) unless --max-epochs (the spectrogram nets' recipe: up to 60, cnn6 20, with early
@@ -527,12 +594,15 @@ GRID_EXAMPLES = """  cli.py grid --estimator lstm                       # its de
   cli.py grid --estimator svm --search random --n-iter 20 --param-grid space.json   # see search spaces below
   cli.py grid --estimator cnn --search halving --max-epochs 9      # epochs are the resource of a net
   cli.py grid --estimator cnn --search optuna --trials 20 --param-grid space.toml
-  cli.py grid --estimator cnn --search optuna --trials 10 --resume-study results/grid-cnn-demo-TIME/study.db"""
+  cli.py grid --estimator cnn --search optuna --trials 10 --resume-study results/grid-cnn-demo-TIME/study.db
+  cli.py grid --config results/RUN/config.toml      # repeat a run; options given here override the file
+  cli.py grid --estimator svm --param-grid 'sampler=none,over,smote' --track mlflow"""
 
 CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator svm --refit                 # also fit on all clips: model.joblib for `predict`
   cli.py cv --estimator lstm --params hidden_size=150 --params pooling=mean
-  cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K"""
+  cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K
+  cli.py cv --estimator cnn --params balanced_batches=true --track tensorboard"""
 
 ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + the deep default, soft vote, nets calibrated
   cli.py ensemble --estimators svm,piczak,lstm
@@ -571,7 +641,9 @@ def command(sub, name, help, examples):
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def build_parser():
+def build_parser(config=None):
+    """The parser of every command; ``config`` (``(command, path, table)`` of a ``--config`` file) becomes
+    the defaults of that run command (:func:`pipelines.config.apply_config`)."""
     summary, examples, notes = __doc__.split("\n\n")[:3]
     parser = argparse.ArgumentParser(prog="cli.py", description=summary, epilog=f"examples:\n{examples}\n\n{notes}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -636,6 +708,7 @@ def build_parser():
                    help="optuna: continue the studies of an earlier run's study.db (copied into the new results "
                         "folder; --trials more trials each); same space, scoring and folds")
     add_experiment_args(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_grid)
 
     p = command(sub, "cv", "cross-validate one configuration on the data set's folds", CV_EXAMPLES + PARAMETER_NAMES)
@@ -646,6 +719,7 @@ def build_parser():
                    help="also fit on all clips and save model.joblib (for `predict`); by default each fold is "
                         "trained once and no model is saved")
     add_experiment_args(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_cv)
 
     p = command(sub, "ensemble", "voting or stacking ensemble, each member on its own feature kind",
@@ -660,6 +734,7 @@ def build_parser():
     p.add_argument("--refit", action="store_true",
                    help="also fit the ensemble on all clips and save model.joblib (default: scores only)")
     add_experiment_args(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_ensemble)
 
     p = command(sub, "report", "compare runs: one ranked table per data set, written to a new folder",
@@ -688,6 +763,12 @@ def build_parser():
     p.add_argument("--output", help="the graph's path (default: model.onnx beside the model); the sidecar is "
                                     "OUTPUT.json")
     p.set_defaults(func=cmd_export)
+
+    if config is not None:
+        from pipelines.config import apply_config
+
+        name, path, table = config
+        apply_config(sub.choices[name], name, table, path)
     return parser
 
 
@@ -700,13 +781,27 @@ def user_errors():
     """
     from featurestore.errors import FeatureStoreError
     from pipelines.cluster import ClusterError
+    from pipelines.config import ConfigError
     from pipelines.results import ResultsFolderError
     from pipelines.predict import ModelFileError
+    from pipelines.tracking import TrackingError
 
-    errors = (UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError)
+    errors = (UsageError, FeatureStoreError, ClusterError, ModelFileError, ResultsFolderError, ConfigError,
+              TrackingError)
     if "pipelines.export" in sys.modules:  # imported by export and predict --onnx only (the extra onnx)
         errors += (sys.modules["pipelines.export"].ExportError,)
     return errors
+
+
+def read_config(argv):
+    """``(command, path, table)`` of the ``--config`` file of ``argv`` (None without one)."""
+    found = config_in(argv)
+    if found is None:
+        return None
+    from pipelines.config import load_config
+
+    command, path = found
+    return command, path, load_config(path)
 
 
 def quiet_broken_pipe():
@@ -717,9 +812,21 @@ def quiet_broken_pipe():
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    try:
+        parser = build_parser(config=read_config(argv))
+    except Exception as exc:
+        if "--debug" in argv or not isinstance(exc, user_errors()):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
+        if args.command in RUN_COMMANDS:
+            found = config_in(argv)
+            if args.config and (found is None or found[1] != args.config):
+                raise UsageError(f"--config {args.config}: write the option in full, as --config FILE")
+            args.record = run_record(args, argv)
         code = args.func(args) or 0
         sys.stdout.flush()  # a closed pipe shows here when the output was buffered
     except BrokenPipeError:

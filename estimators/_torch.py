@@ -47,6 +47,7 @@ from estimators._calibrate import TemperatureScaling
 from estimators._crops import TIME_AXES, covering_windows, mean_log_proba, random_crop
 from estimators._phases import PhasedEarlyStopping
 from estimators._schedules import WarmupCosine
+from estimators._sampling import balanced_sampler, dataset_targets
 from estimators._split import validation_split
 
 #: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
@@ -241,6 +242,10 @@ class TorchClassifier(NeuralNetClassifier):
     sr : number > 0, default=22050
         Sampling rate of waveform inputs, in Hz (a run setting: the feature set's); used by
         ``batch_augment``'s ``pitch_shift`` and by front ends that need it.
+    balanced_batches : bool, default=False
+        Draw each epoch's training rows with every class about equally likely (with replacement;
+        see :func:`estimators._sampling.balanced_sampler`) instead of shuffling them: for
+        imbalanced classes. Validation rows are never resampled.
     batch_augment : BatchAugment or None, default=BatchAugment()
         Augmentation of the training batches (waveform augmentation, SpecAugment masks, mixup);
         the default (or None) augments nothing and draws no random number. An augmentation that
@@ -304,6 +309,7 @@ class TorchClassifier(NeuralNetClassifier):
         train_split=None,
         sr=22050,
         batch_augment=BatchAugment(),
+        balanced_batches=False,
         **kwargs,
     ):
         super().__init__(
@@ -334,6 +340,7 @@ class TorchClassifier(NeuralNetClassifier):
         self.standardize = standardize
         self.sr = sr
         self.batch_augment = batch_augment
+        self.balanced_batches = balanced_batches
 
     # ------------------------------------------------------------------------------ fitting
     def fit(self, X, y, groups=None, **fit_params):
@@ -765,6 +772,8 @@ class TorchClassifier(NeuralNetClassifier):
         batch_size = len(dataset) if batch_size == -1 else batch_size
         lone_last_sample = len(dataset) > 1 and len(dataset) % batch_size == 1
         kwargs = {"shuffle": True, "drop_last": lone_last_sample, **kwargs}
+        if self.balanced_batches:  # classes drawn equally instead of shuffled rows
+            kwargs.update(shuffle=False, sampler=balanced_sampler(dataset_targets(dataset)))
         return self.iterator_train(dataset, batch_size=batch_size, **kwargs)
 
     # ----------------------------------------------------------- seeding, device, threads

@@ -3,7 +3,9 @@
 Every pipeline is ``ClipPipeline([("features", FeatureLoader(...)), ("model", estimator)])`` and takes
 clip ids, so pipelines of different feature kinds mix in one ``VotingClassifier`` or
 ``StackingClassifier``; with stored augmented copies, its ``fit`` also trains on the copies of the
-training clips (``augment_copies``).
+training clips (``augment_copies``). With ``sampler`` (or ``resample=True``) a ``sampler`` step between the
+two resamples the training rows of classical models for class imbalance (``sampler=None|"over"|"under"|
+"smote"``, see :mod:`estimators._sampling`), in fit only.
 """
 
 import numpy as np
@@ -13,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import BaseCrossValidator, GroupKFold
 
 import estimators
+from estimators._sampling import SAMPLERS, ClassResampler
 from featurestore.store import FeatureSet
 from pipelines.loader import ClipPipeline, FeatureLoader
 from pipelines.segments import SegmentClassifier
@@ -47,7 +50,8 @@ def feature_params_for(name, kind=None, overrides=None):
 
 
 def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, segment_overlap=0.5,
-                  vote="mean", augmented_set=None, augment_copies=None, run_settings=None, **params):
+                  vote="mean", augmented_set=None, augment_copies=None, sampler=None, resample=False, run_settings=None,
+                  **params):
     """A pipeline from clip ids to predictions.
 
     Parameters
@@ -67,6 +71,13 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
         Stored augmented copies of ``feature_set``'s clips (:func:`featurestore.extract_augmented`).
     augment_copies : int, optional
         Copies per training clip that ``fit`` adds (0: none; None: all stored copies).
+    sampler : {None, "over", "under", "smote"}, optional
+        Resampling of the training rows (features) for class imbalance, by a ``sampler`` step
+        (:class:`~estimators._sampling.ClassResampler`, seeded with the run's ``random_state``)
+        between the features and the model.
+    resample : bool, default=False
+        Add the ``sampler`` step even when ``sampler`` is None (it then does nothing), so that a
+        grid can tune it as ``sampler`` (``sampler__kind``).
     run_settings : dict, optional
         Settings of the run (``random_state``, ``device``, ``max_epochs``, ``n_threads``, ``sr``),
         set where the estimator's class declares them (:func:`estimators.run_params`); None
@@ -77,7 +88,7 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
     Returns
     -------
     pipelines.loader.ClipPipeline
-        Steps ``features`` and ``model``.
+        Steps ``features``, ``sampler`` (with ``sampler`` or ``resample``) and ``model``.
     """
     if isinstance(estimator, str):
         spec = estimators.get_spec(estimator)
@@ -99,12 +110,23 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
         augmented_set = augmented_set.path
     loader = FeatureLoader(None if path is None else str(path), input=input,
                            augmented_set=None if augmented_set is None else str(augmented_set))
-    return ClipPipeline([("features", loader), ("model", model)], augment_copies=augment_copies)
+    steps = [("features", loader), ("model", model)]
+    if sampler is not None or resample:
+        if segment_window:
+            raise ValueError("sampler: resampling clips before segment voting is not supported (resampled rows "
+                             "are feature rows, and window scores read the features without the sampler)")
+        _check_sampler(model_of_steps(model), sampler, estimator if isinstance(estimator, str) else None)
+        steps.insert(1, ("sampler", ClassResampler(sampler, random_state=settings.get("random_state"))))
+    return ClipPipeline(steps, augment_copies=augment_copies)
 
 
 def model_of(pipeline):
     """The estimator of a :func:`make_pipeline` pipeline (the one its SegmentClassifier wraps, if any)."""
-    model = pipeline.named_steps["model"]
+    return model_of_steps(pipeline.named_steps["model"])
+
+
+def model_of_steps(model):
+    """``model``, or the estimator it wraps when it is a SegmentClassifier."""
     return model.estimator if isinstance(model, SegmentClassifier) else model
 
 
@@ -139,7 +161,7 @@ def pipeline_params(pipeline, params, name=None):
     """Pipeline keys of ``params`` given as a user writes them, checked against the pipeline.
 
     A user names the estimator's own parameters (``C``, ``hidden_size``, ``module__*``), the
-    pipeline's ``augment_copies`` and, with segment voting, the :class:`SegmentClassifier`'s
+    pipeline's ``augment_copies``, the sampler step's ``sampler`` (``sampler__kind``) and, with segment voting, the :class:`SegmentClassifier`'s
     ``window``, ``overlap`` and ``vote``. The model's keys get the prefix of where
     :func:`make_pipeline` put it: ``model__``, or ``model__estimator__`` inside the
     SegmentClassifier.
@@ -161,9 +183,13 @@ def pipeline_params(pipeline, params, name=None):
     wrapper = pipeline.named_steps["model"]
     segmented = isinstance(wrapper, SegmentClassifier)
     own = {key: value for key, value in params.items()
-           if key not in PIPELINE_PARAMS and not (segmented and key in SEGMENT_PARAMS)}
+           if key not in PIPELINE_PARAMS + ("sampler",) and not (segmented and key in SEGMENT_PARAMS)}
     estimators.check_params(model_of(pipeline), own, name,
-                            others=PIPELINE_PARAMS + (SEGMENT_PARAMS if segmented else ()))
+                            others=PIPELINE_PARAMS + ("sampler",) + (SEGMENT_PARAMS if segmented else ()))
+    if "sampler" in params:
+        if "sampler" not in pipeline.named_steps:
+            raise ValueError("sampler: this pipeline has no sampler step (make_pipeline(..., resample=True))")
+        _check_sampler(model_of(pipeline), params["sampler"], name)
     prefix = "model__estimator__" if segmented else "model__"
     out = {}
     for key, value in params.items():
@@ -171,9 +197,26 @@ def pipeline_params(pipeline, params, name=None):
             out[prefix + key] = value
         elif key in PIPELINE_PARAMS:
             out[key] = value
+        elif key == "sampler":
+            out["sampler__kind"] = value
         else:  # a parameter of the SegmentClassifier
             out[f"model__{key}"] = value
     return out
+
+
+def _check_sampler(model, values, name=None):
+    """ValueError for a ``sampler`` value that is not a sampler, or one given to a net.
+
+    A net holds out validation rows of its training rows: resampled copies of a row would land on
+    both sides. Nets balance their batches instead (``balanced_batches=True``).
+    """
+    is_net = any(cls.__name__ == "TorchClassifier" for cls in type(model).__mro__)  # no torch import
+    for value in values if isinstance(values, list) else [values]:
+        if value is not None and value not in SAMPLERS:
+            raise ValueError(f"sampler={value!r} must be None or one of {', '.join(map(repr, SAMPLERS))}")
+        if value is not None and is_net:
+            raise ValueError(f"sampler={value!r} resamples the rows of classical models; "
+                             f"{name or type(model).__name__} is a net: use balanced_batches=True")
 
 
 def make_ensemble(members, method, clips, *, splitter=None, calibrate=(), calibration_splits=2):

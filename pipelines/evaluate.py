@@ -81,6 +81,8 @@ def _fit_params(pipeline, groups):
     """``model__groups`` when the final step can use groups for its validation split."""
     if not isinstance(pipeline, Pipeline):
         return {}  # ensembles route no fit parameters to their members
+    if getattr(pipeline.named_steps.get("sampler"), "kind", None) is not None:
+        return {}  # resampled rows have no groups (pipelines.build.make_pipeline's sampler step)
     final = pipeline.steps[-1]
     if "groups" in inspect.signature(final[1].fit).parameters:
         return {f"{final[0]}__groups": groups}

@@ -38,8 +38,10 @@ from pipelines import reports
 from pipelines.build import (CALIBRATIONS, DEFAULT_ENSEMBLE, clips_in, is_torch_net, make_ensemble, model_of,
                              set_run_settings)
 from pipelines.compare import format_member_scores, member_scores, read_runs, write_report
+from pipelines.config import resolved_config
 from pipelines.evaluate import _fit_params, cross_validate
 from pipelines.plan import plan_run
+from pipelines.records import RunRecord
 from pipelines.reporter import Reporter
 from pipelines.results import (check_output, dataset_label, new_folder, output_folder, skipped_clips, timestamp,
                                write_run)
@@ -81,10 +83,16 @@ class Experiment:
     reporter : pipelines.reporter.Reporter, optional
         Hears of the audio settings, the search's tables, the refit, the saving and the result
         (default: a silent one; ``progress`` alone turns on the progress bars).
+    record : pipelines.records.RunRecord, optional
+        The command line and configuration the run came from, and its CPU clock (default: started
+        with the run); ``run.json`` and ``config.toml`` record them (see :mod:`pipelines.records`).
+    tracking : pipelines.tracking.Tracking, optional
+        Where the run is also logged: MLflow or TensorBoard (default: nowhere).
     """
 
     def __init__(self, dataset, store, *, settings=None, folds=None, n_jobs=1, n_threads=None, backend=None,
-                 seed=0, device=None, max_epochs=None, skip_bad=False, progress=False, output=None, reporter=None):
+                 seed=0, device=None, max_epochs=None, skip_bad=False, progress=False, output=None, reporter=None,
+                 record=None, tracking=None):
         self.dataset = dataset
         self.store = store
         self.settings = settings or {}
@@ -99,6 +107,8 @@ class Experiment:
         self.progress = progress
         self.output = output
         self.reporter = reporter or Reporter()
+        self.record = record
+        self.tracking = tracking
 
     # ------------------------------------------------------------------ commands
     def grid(self, name, *, kind=None, param_grid=None, scoring="accuracy", segments=None, vote="mean",
@@ -173,6 +183,7 @@ class Experiment:
         if calibrate not in CALIBRATIONS:
             raise ParameterError(f"calibrate={calibrate!r} must be one of {', '.join(CALIBRATIONS)}")
         start = time.perf_counter()
+        record = self.record or RunRecord()
         self._check_output()
         plans = [plan_run(name, settings=self.settings) for name in names]
         self._check_settings([plan.kind for plan in plans])
@@ -181,6 +192,7 @@ class Experiment:
         members, sets = [], []
         for plan in plans:
             pipeline, _ = plan.build(self._run_settings())
+            self._prepare_tracking(pipeline)
             fs = self._use_sets(pipeline, plan.kind, plan.feature_params, augment)
             members.append((plan.estimator, pipeline))
             sets.append(fs)
@@ -195,10 +207,14 @@ class Experiment:
         label = f"{method}-{'+'.join(names)}"
         model = self._refit(label, model, clips) if refit else None
         folder = self._folder("ensemble", label)
-        write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
-                  model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
-                  wall_time=time.perf_counter() - start, augment=augment, skipped=skipped_clips(self.dataset, sets),
-                  members=scores, reporter=self.reporter)
+        config = self._config("ensemble", sets, result, estimators=names, method=method, calibrate=calibrate,
+                              refit=refit)
+        run = write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
+                        model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
+                        wall_time=time.perf_counter() - start, augment=augment,
+                        skipped=skipped_clips(self.dataset, sets), members=scores, reporter=self.reporter,
+                        record=record, config=config, seed=self.seed)
+        self._track(folder, run, result, None)
         self.reporter.done(folder, f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
         return folder
 
@@ -218,8 +234,10 @@ class Experiment:
             The best candidate's; a nested search's outer-fold scores of what each fold selected.
         """
         start = time.perf_counter()
+        record = self.record or RunRecord()
         self._check_output()
         pipeline, grid = plan.build(self._run_settings())
+        self._prepare_tracking(pipeline)
         self._check_settings([plan.kind])
         augment = self._augment(grid)
         self._announce_audio()
@@ -236,11 +254,21 @@ class Experiment:
         # the saved model: the flat best over all folds, refitted on all clips (also after a nested search)
         model = self._refit(plan.estimator, clone(pipeline).set_params(**best_params), clips) if refit else None
         folder = folder or self._folder(command, plan.estimator)
-        write_run(folder, name=plan.estimator, estimator=plan.estimator, kind=plan.kind, result=result, model=model,
-                  cv_results=cv_results, feature_set=fs, dataset=self.dataset, wall_time=time.perf_counter() - start,
-                  scoring=plan.scoring, augment=augment, skipped=skipped_clips(self.dataset, [fs]),
-                  search=plan.search, nested=nested, reporter=self.reporter,
-                  method=plan.method if plan.search else None)
+        if command == "grid":
+            resolved = {"param_grid": plan.grid, "scoring": plan.scoring, "search": plan.method,
+                        "selection": plan.search, "inner_splits": plan.inner_splits, "n_iter": plan.n_iter,
+                        "timeout": plan.timeout}
+        else:
+            resolved = {"params": {key: values[0] for key, values in plan.grid.items()}, "refit": refit}
+        config = self._config(command, [fs], result, estimator=plan.estimator, feature=plan.kind,
+                              segments=plan.segments, vote=plan.vote, **resolved)
+        run = write_run(folder, name=plan.estimator, estimator=plan.estimator, kind=plan.kind, result=result,
+                        model=model, cv_results=cv_results, feature_set=fs, dataset=self.dataset,
+                        wall_time=time.perf_counter() - start, scoring=plan.scoring, augment=augment,
+                        skipped=skipped_clips(self.dataset, [fs]), search=plan.search, nested=nested,
+                        reporter=self.reporter, method=plan.method if plan.search else None, record=record,
+                        config=config, seed=self.seed)
+        self._track(folder, run, result, cv_results, nested.flat if nested is not None else None)
         return folder, cv_results, result
 
     def _search(self, command, plan, pipeline, grid, clips, folder=None):
@@ -268,6 +296,34 @@ class Experiment:
                              n_iter=plan.n_iter, timeout=plan.timeout, seed=self.seed, storage=storage,
                              n_jobs=self.n_jobs, progress=self.progress, desc=command)
         return outcome.cv_results, outcome.result, outcome.best_params, outcome.nested
+
+    # ------------------------------------------------------------------ records and tracking
+    def _config(self, command, sets, result, **fields):
+        """The fully resolved configuration of the run (``config.toml``): what the command line said
+        (``record.config``) with the data set, store, seed, folds, feature parameters, audio settings
+        and candidates the run used, so that ``cli.py COMMAND --config config.toml`` repeats it.
+
+        ``output`` is left out: a repeat writes a new results folder.
+        """
+        settings = {**self.settings, **{fs.kind: fs.params for fs in sets}, "audio": sets[0].audio}
+        resolved = {"command": command, "dataset": self.dataset.name, "root": str(self.dataset.root),
+                    "dataset_options": self.dataset.options or None, "cache": str(self.store.root),
+                    "fingerprint": self.dataset.fingerprint, "skip_bad": self.skip_bad, "seed": self.seed,
+                    "folds": [int(f) for f in result.folds["fold"]] if self.dataset.has_folds else None,
+                    "device": self.device, "max_epochs": self.max_epochs, "settings": settings, **fields}
+        base = dict(self.record.config or {}) if self.record is not None else {}
+        base.pop("output", None)
+        return resolved_config(base, **resolved)
+
+    def _prepare_tracking(self, pipeline):
+        """Give the nets of ``pipeline`` the TensorBoard callback of ``--track tensorboard``."""
+        if self.tracking is not None:
+            self.tracking.prepare(pipeline)
+
+    def _track(self, folder, run, result, cv_results, candidates=None):
+        """Log the written run to the tracker of ``--track`` (MLflow), if any."""
+        if self.tracking is not None:
+            self.tracking.log(folder, run, result, cv_results, candidates=candidates)
 
     # ------------------------------------------------------------------ building blocks
     def _run_settings(self):

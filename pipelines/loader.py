@@ -14,7 +14,7 @@ copies of a test clip never reach training, and ``augment_copies`` is a paramete
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.pipeline import Pipeline
+from imblearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -204,7 +204,11 @@ def _final_has(*methods):
 
 
 class ClipPipeline(Pipeline):
-    """A :class:`~sklearn.pipeline.Pipeline` from clip ids that trains on stored augmented copies too.
+    """A pipeline from clip ids that trains on stored augmented copies too.
+
+    It is imbalanced-learn's :class:`~imblearn.pipeline.Pipeline` (a scikit-learn ``Pipeline`` whose
+    samplers, such as the ``sampler`` step of :func:`~pipelines.build.make_pipeline`, act in ``fit``
+    only).
 
     ``fit`` adds to the training clips ``X`` their augmented copies 1 .. ``augment_copies``, read from
     the ``augmented_set`` of the first step (a :class:`FeatureLoader`), with their source clip's label,

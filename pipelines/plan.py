@@ -111,7 +111,7 @@ class RunPlan:
             For a candidate name the estimator does not have (with a close match).
         """
         pipeline = make_pipeline(self.estimator, None, segment_window=self.segments, vote=self.vote,
-                                 run_settings=run_settings)
+                                 resample="sampler" in self.grid, run_settings=run_settings)
         return pipeline, user_params(pipeline, self.grid, self.estimator)
 
 

@@ -3,8 +3,14 @@
 A results folder holds ``run.json`` (headline scores, read by ``report``), ``cv_results.csv``,
 ``best_params.json``, ``folds.csv``, ``predictions.csv`` (out-of-fold), ``per_class.csv``,
 ``confusion_matrix.png``, ``learning_curves.png`` (torch nets), ``skipped.csv`` (the clips left out:
-missing or unusable audio, with the reason), ``summary.md`` and, when the run refitted its model on all
-clips, ``model.joblib`` (``run.json``'s ``model_saved`` and ``summary.md`` say whether it did).
+missing or unusable audio, with the reason), ``summary.md``, ``config.toml`` (the fully resolved
+configuration of the run: ``cli.py COMMAND --config config.toml`` repeats it) and, when the run refitted
+its model on all clips, ``model.joblib`` (``run.json``'s ``model_saved`` and ``summary.md`` say whether
+it did).
+
+``run.json`` also records how the run was made (:mod:`pipelines.records`): the command line, the
+resolved configuration, the seed, the toolkit's git commit, Python's and the libraries' versions, the
+host, the data set's identity, the store keys of every feature set, the skipped clips, wall and CPU time.
 
 A results folder is created atomically and never shared: two runs started in the same second get
 ``...-<time>`` and ``...-<time>-2``; an explicit ``output`` must be new or an empty folder.
@@ -23,6 +29,8 @@ from featurestore.audio import AUDIO_DEFAULTS
 from featurestore.augment import AUGMENT_SETTINGS
 from pipelines import html_report, reports
 from pipelines.evaluate import METRICS
+from pipelines.config import write_config
+from pipelines.records import RunRecord
 from pipelines.reporter import Reporter
 
 
@@ -126,7 +134,7 @@ def skipped_clips(dataset, feature_sets):
 
 def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
               scoring="accuracy", augment=None, skipped=None, search=None, nested=None, members=None, reporter=None,
-              method=None):
+              method=None, record=None, config=None, seed=None):
     """Write a results folder (see the module docstring).
 
     ``augment`` (an :class:`~featurestore.specs.AugmentSpec`) is recorded as ``augmentation`` in ``run.json``
@@ -144,6 +152,9 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
     ``reporter`` (a :class:`~pipelines.reporter.Reporter`; silent by default) hears of the model's saving.
     A grid's ``method`` (``grid``, ``random``, ``halving``, ``optuna``: how its candidates were generated)
     is recorded as ``search``.
+    ``record`` (a :class:`~pipelines.records.RunRecord`; default: one started now) adds the fields of
+    :meth:`~pipelines.records.RunRecord.fields` to ``run.json``, with the run's ``seed`` and ``config``
+    (the fully resolved configuration), which is also written as ``config.toml`` when given.
 
     Returns
     -------
@@ -197,6 +208,13 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         run["members"] = {name: {key: float(value) for m in METRICS
                                  for key, value in ((f"mean_{m}", rows[m].mean()), (f"std_{m}", rows[m].std(ddof=0)))}
                           for name, rows in members.groupby("model", sort=False)}
+    record = record if record is not None else RunRecord()
+    if config is not None:
+        write_config(folder / "config.toml", config,
+                     comment=f"The resolved configuration of the run in {folder}.\nRepeat it: cli.py "
+                             f"{config.get('command', 'COMMAND')} --config {folder / 'config.toml'}")
+    run.update(record.fields(dataset=dataset, feature_sets=_feature_sets(model, feature_set), skipped=skipped,
+                             seed=seed, config=config))
     (folder / "run.json").write_text(json.dumps(run, indent=2, default=str))
     headline = ", ".join(f"{m} {run[f'mean_{m}']:.3f} +/- {run[f'std_{m}']:.3f}" for m in METRICS)
     sections = {
@@ -236,6 +254,18 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
     (folder / "summary.md").write_text(reports.summary_markdown(f"{name} on {data}", sections))
     html_report.write_run_page(folder, dataset=dataset, histories=result.histories)  # report.html
     return run
+
+
+def _feature_sets(model, feature_set):
+    """Every feature set the model's loaders read (main sets, then augmented copies), ``feature_set`` first."""
+    from featurestore.store import FeatureSet
+    from pipelines.loader import FeatureLoader
+
+    loaders = [v for v in model.get_params(deep=True).values() if isinstance(v, FeatureLoader)]
+    paths = [str(feature_set.path)]
+    for loader in loaders:
+        paths += [p for p in (loader.feature_set, loader.augmented_set) if p is not None]
+    return [feature_set if path == str(feature_set.path) else FeatureSet(path) for path in dict.fromkeys(paths)]
 
 
 def _save_model(path, bundle, reporter):

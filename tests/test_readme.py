@@ -90,6 +90,7 @@ def placeholders(urbansound_root, esc50_root, tmp_path):
         "results/grid-svm-demo-<time>/model.joblib": lambda: first("results/grid-svm-demo-*/model.joblib"),
         "results/grid-svm-demo-<time>/model.onnx": lambda: first("results/grid-svm-demo-*/model.onnx"),
         "results/<optuna-run>/study.db": lambda: first("results/*/study.db"),
+        "results/grid-<run>/config.toml": lambda: first("results/grid-*/config.toml"),
     }
     cluster.close()
 
