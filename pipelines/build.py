@@ -6,6 +6,8 @@ clip ids, so pipelines of different feature kinds mix in one ``VotingClassifier`
 training clips (``augment_copies``).
 """
 
+import sys
+
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import StackingClassifier, VotingClassifier
@@ -110,8 +112,6 @@ def model_of(pipeline):
 
 def is_torch_net(estimator):
     """Whether ``estimator`` is a skorch net (without importing torch when none was loaded)."""
-    import sys
-
     skorch = sys.modules.get("skorch")
     return skorch is not None and isinstance(estimator, skorch.NeuralNet)
 
