@@ -8,6 +8,8 @@ two resamples the training rows of classical models for class imbalance (``sampl
 "smote"``, see :mod:`estimators._sampling`), in fit only.
 """
 
+import sys
+
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import StackingClassifier, VotingClassifier
@@ -132,8 +134,6 @@ def model_of_steps(model):
 
 def is_torch_net(estimator):
     """Whether ``estimator`` is a skorch net (without importing torch when none was loaded)."""
-    import sys
-
     skorch = sys.modules.get("skorch")
     return skorch is not None and isinstance(estimator, skorch.NeuralNet)
 
