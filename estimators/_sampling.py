@@ -49,7 +49,7 @@ class ClassResampler(BaseEstimator):
     --------
     >>> X = np.arange(12, dtype=float).reshape(6, 2)
     >>> _, y = ClassResampler(kind="over", random_state=0).fit_resample(X, ["a"] * 4 + ["b"] * 2)
-    >>> sorted(y)
+    >>> sorted(y.tolist())
     ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b']
     """
 
