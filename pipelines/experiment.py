@@ -205,15 +205,15 @@ class Experiment:
         scores = member_scores(result.predictions, names)
         self.reporter.table(format_member_scores(scores))
         label = f"{method}-{'+'.join(names)}"
-        model = self._refit(label, model, clips) if refit else None
+        fitted = self._refit(label, model, clips) if refit else None
         folder = self._folder("ensemble", label)
         config = self._config("ensemble", sets, result, estimators=names, method=method, calibrate=calibrate,
                               refit=refit)
         run = write_run(folder, name=label, estimator=label, kind="+".join(fs.kind for fs in sets), result=result,
-                        model=model, cv_results=None, feature_set=sets[0], dataset=self.dataset,
+                        model=fitted, cv_results=None, feature_set=sets[0], dataset=self.dataset,
                         wall_time=time.perf_counter() - start, augment=augment,
                         skipped=skipped_clips(self.dataset, sets), members=scores, reporter=self.reporter,
-                        record=record, config=config, seed=self.seed)
+                        record=record, config=config, seed=self.seed, pipeline=model)
         self._track(folder, run, result, None)
         self.reporter.done(folder, f"{label}: accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
         return folder
@@ -267,7 +267,7 @@ class Experiment:
                         wall_time=time.perf_counter() - start, scoring=plan.scoring, augment=augment,
                         skipped=skipped_clips(self.dataset, [fs]), search=plan.search, nested=nested,
                         reporter=self.reporter, method=plan.method if plan.search else None, record=record,
-                        config=config, seed=self.seed)
+                        config=config, seed=self.seed, pipeline=pipeline)
         self._track(folder, run, result, cv_results, nested.flat if nested is not None else None)
         return folder, cv_results, result
 

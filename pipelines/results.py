@@ -134,7 +134,7 @@ def skipped_clips(dataset, feature_sets):
 
 def write_run(folder, *, name, estimator, kind, result, model, cv_results, feature_set, dataset, wall_time,
               scoring="accuracy", augment=None, skipped=None, search=None, nested=None, members=None, reporter=None,
-              method=None, record=None, config=None, seed=None):
+              method=None, record=None, config=None, seed=None, pipeline=None):
     """Write a results folder (see the module docstring).
 
     ``augment`` (an :class:`~featurestore.specs.AugmentSpec`) is recorded as ``augmentation`` in ``run.json``
@@ -152,6 +152,8 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
     ``reporter`` (a :class:`~pipelines.reporter.Reporter`; silent by default) hears of the model's saving.
     A grid's ``method`` (``grid``, ``random``, ``halving``, ``optuna``: how its candidates were generated)
     is recorded as ``search``.
+    ``pipeline`` (the run's pipeline or ensemble, fitted or not; default ``model``) names the feature sets
+    whose store keys ``run.json`` records: a run without refit has no ``model``.
     ``record`` (a :class:`~pipelines.records.RunRecord`; default: one started now) adds the fields of
     :meth:`~pipelines.records.RunRecord.fields` to ``run.json``, with the run's ``seed`` and ``config``
     (the fully resolved configuration), which is also written as ``config.toml`` when given.
@@ -213,7 +215,8 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
         write_config(folder / "config.toml", config,
                      comment=f"The resolved configuration of the run in {folder}.\nRepeat it: cli.py "
                              f"{config.get('command', 'COMMAND')} --config {folder / 'config.toml'}")
-    run.update(record.fields(dataset=dataset, feature_sets=_feature_sets(model, feature_set), skipped=skipped,
+    run.update(record.fields(dataset=dataset, feature_sets=_feature_sets(pipeline if pipeline is not None else model,
+                                                                           feature_set), skipped=skipped,
                              seed=seed, config=config))
     (folder / "run.json").write_text(json.dumps(run, indent=2, default=str))
     headline = ", ".join(f"{m} {run[f'mean_{m}']:.3f} +/- {run[f'std_{m}']:.3f}" for m in METRICS)
@@ -257,11 +260,13 @@ def write_run(folder, *, name, estimator, kind, result, model, cv_results, featu
 
 
 def _feature_sets(model, feature_set):
-    """Every feature set the model's loaders read (main sets, then augmented copies), ``feature_set`` first."""
+    """Every feature set the loaders of ``model`` (a pipeline or ensemble, fitted or not; None: only
+    ``feature_set``) read: main sets, then augmented copies, ``feature_set`` first."""
     from featurestore.store import FeatureSet
     from pipelines.loader import FeatureLoader
 
-    loaders = [v for v in model.get_params(deep=True).values() if isinstance(v, FeatureLoader)]
+    params = model.get_params(deep=True) if model is not None else {}
+    loaders = [v for v in params.values() if isinstance(v, FeatureLoader)]
     paths = [str(feature_set.path)]
     for loader in loaders:
         paths += [p for p in (loader.feature_set, loader.augmented_set) if p is not None]
