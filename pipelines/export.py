@@ -371,7 +371,7 @@ class OnnxGraph:
         self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
     def run(self, X):
-        """Probabilities [shape=(n, n_classes)], float32, of features ``X`` [shape=(n, *feature_shape)]."""
+        """Probabilities ``[shape=(n, n_classes)]``, float32, of features ``X`` ``[shape=(n, *feature_shape)]``."""
         return self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(X, dtype=np.float32)})[0]
 
 
@@ -412,7 +412,7 @@ class OnnxModel:
         self.graph = OnnxGraph(path)
 
     def features(self, waveforms):
-        """Features [shape=(n, *feature_shape)], float32, of ``waveforms`` [shape=(n, n_samples)]."""
+        """Features ``[shape=(n, *feature_shape)]``, float32, of ``waveforms`` ``[shape=(n, n_samples)]``."""
         feature = self.sidecar["feature"]
         return features.get(feature["kind"]).compute(np.asarray(waveforms, np.float32), sr=self.audio["sr"],
                                                      **feature["params"])

@@ -7,13 +7,13 @@ A search space maps each parameter name to one of:
 * a single value that is not a list or a table, ``"rbf"``: the one-value list ``["rbf"]``;
 * a distribution, a table with the key ``dist`` and exactly the keys of that distribution:
 
-  ============================================  =======================================  =====================
-  written                                       scipy.stats (random, halving)            Optuna
-  ============================================  =======================================  =====================
-  ``{"dist": "uniform", "low": a, "high": b}``  ``uniform(loc=a, scale=b - a)``, [a, b]  ``suggest_float(a, b)``
-  ``{"dist": "loguniform", "low": a, "high": b}`` ``loguniform(a, b)``, 0 < a < b          ``suggest_float(a, b, log=True)``
-  ``{"dist": "randint", "low": a, "high": b}``  ``randint(a, b)``: a, ..., b - 1          ``suggest_int(a, b - 1)``
-  ============================================  =======================================  =====================
+  ===============================================  =======================================  =================================
+  written                                          scipy.stats (random, halving)            Optuna
+  ===============================================  =======================================  =================================
+  ``{"dist": "uniform", "low": a, "high": b}``     ``uniform(loc=a, scale=b - a)``, [a, b]  ``suggest_float(a, b)``
+  ``{"dist": "loguniform", "low": a, "high": b}``  ``loguniform(a, b)``, 0 < a < b          ``suggest_float(a, b, log=True)``
+  ``{"dist": "randint", "low": a, "high": b}``     ``randint(a, b)``: a, ..., b - 1         ``suggest_int(a, b - 1)``
+  ===============================================  =======================================  =================================
 
   ``randint``'s ``high`` is exclusive, as in ``scipy.stats.randint`` and ``numpy``; its bounds are integers.
 
