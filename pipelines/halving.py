@@ -123,12 +123,29 @@ def halving_select(pipeline, space, clips, rows, splits, *, scoring, n_iter=None
         if resource != "n_samples":
             raise
         # scikit-learn draws each round's clips without stratifying: a small round can leave a class
-        # with too few training clips for a model that selects or calibrates by inner cross-validation
+        # with too few training clips for a model that selects or calibrates by inner cross-validation.
+        # Start again from a first round large enough for the rarest class (fewer rounds, or one).
         smallest = getattr(search, "min_resources_", "?")
-        raise ParameterError(f"successive halving on clips: a round of {smallest} of {len(rows)} clips was too "
-                             f"small for this model ({exc}); search fewer candidates (--n-iter), or use --search "
-                             "random or optuna") from exc
+        floor = _min_clips(y[rows], cv)
+        if not isinstance(smallest, int) or floor <= smallest:
+            raise ParameterError(f"successive halving on clips: a round of {smallest} of {len(rows)} clips was "
+                                 f"too small for this model ({exc}); search fewer candidates (--n-iter), or use "
+                                 "--search random or optuna") from exc
+        search.set_params(min_resources=floor)
+        search.fit(X[rows], y[rows], **_fit_params(pipeline, groups[rows]))
     return _selection(search, splits, scoring, resource)
+
+
+#: On clips, a first round that failed is replaced by one expected to hold this many training clips of
+#: the rarest class in every split (enough for a model's own inner cross-validation).
+MIN_CLIPS_PER_CLASS = 6
+
+
+def _min_clips(y, cv):
+    """The smallest number of clips whose random draw leaves, in expectation, ``MIN_CLIPS_PER_CLASS``
+    training clips of the rarest class in every split of ``cv`` (at most all of them)."""
+    rarest = min(np.unique(y[train], return_counts=True)[1].min() for train, _ in cv)
+    return int(min(len(y), np.ceil(MIN_CLIPS_PER_CLASS * len(y) / rarest)))
 
 
 def _selection(search, splits, scoring, resource):

@@ -263,3 +263,22 @@ def test_cli_bad_search_options_exit_2_before_extraction(capsys, urbansound_root
         assert main(_grid(urbansound_root, tmp_path, *args)) == 2, args
         assert message in capsys.readouterr().err, args
     assert not any(Path(tmp_path / "cache").rglob("*.h5"))
+
+
+class NeedsThreePerClass(NoiseSpy):
+    """A NoiseSpy that, like a model selecting by its own inner cross-validation, refuses fewer than three
+    training clips of a class."""
+
+    def fit(self, X, y):
+        if np.unique(y, return_counts=True)[1].min() < 3 or len(np.unique(y)) < 2:
+            raise ValueError("too few training clips of a class")
+        return super().fit(X, y)
+
+
+def test_halving_on_clips_starts_again_with_a_round_large_enough_for_the_rarest_class():
+    clips = clip_table()  # 48 clips, 2 classes: 18 training clips of each class per split
+    splits = [(np.flatnonzero(clips["fold"] != k), np.flatnonzero(clips["fold"] == k), k) for k in (1, 2, 3, 4)]
+    found = halving_select(NeedsThreePerClass(), {"seed": list(range(9))}, clips, np.arange(len(clips)), splits,
+                           scoring="accuracy")
+    # "exhaust" would start from 48 / 9 = 5 clips; the retry starts from ceil(6 * 48 / 18) = 16
+    assert found.table.groupby("iter")["n_resources"].first().iloc[0] == 16
