@@ -147,10 +147,11 @@ def _little_endian(values):
     return np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
 
 
-def library_versions():
-    """Versions of the libraries that compute features, recorded with every feature set."""
+def library_versions(names=None):
+    """``{distribution: version}`` (None when absent) of ``names``; by default the libraries that
+    compute features, recorded with every feature set."""
     versions = {}
-    for name in _LIBRARIES:
+    for name in _LIBRARIES if names is None else names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

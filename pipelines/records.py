@@ -14,12 +14,13 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
+
+from featurestore.store import library_versions as store_library_versions
 
 #: Distributions whose versions are recorded (those installed; the others are recorded as null).
 LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "imbalanced-learn", "librosa", "soundfile", "soxr",
-             "h5py", "torch", "skorch", "xgboost", "joblib", "mlflow", "tensorboard")
+             "h5py", "torch", "skorch", "xgboost", "xgboost-cpu", "joblib", "mlflow", "tensorboard")
 
 #: The toolkit's folder: its git commit is recorded when it is a checkout.
 TOOLKIT = Path(__file__).resolve().parents[1]
@@ -95,13 +96,7 @@ def git_commit(folder=TOOLKIT):
 
 def library_versions(names=LIBRARIES):
     """``{distribution: version}`` of the installed distributions among ``names`` (None when absent)."""
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return store_library_versions(names)
 
 
 def host():
