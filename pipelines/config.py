@@ -135,7 +135,9 @@ def _to_argument(key, value, action, path):
         if action.dest == "dataset_option":
             return [f"{name}={_decode(v)!r}" for name, v in value.items()]
         if action.dest == "param_grid":
-            return [json.dumps({name: _decode(v) if isinstance(v, list) else [_decode(v)]})
+            # a list is a grid axis, a table with "dist" a distribution (pipelines.spaces), else one value
+            return [json.dumps({name: _decode(v) if isinstance(v, list) or (isinstance(v, dict) and "dist" in v)
+                                else [_decode(v)]})
                     for name, v in value.items()]
         return [json.dumps({name: [_decode(v)]}) for name, v in value.items()]  # params: one value each
     if action.dest in LISTS:
@@ -172,9 +174,14 @@ def _decode(value):
 
 
 def _encode(value):
-    """A value for TOML: None as ``"none"``, tuples as arrays, numpy scalars as Python numbers."""
+    """A value for TOML: None as ``"none"``, tuples as arrays, numpy scalars as Python numbers, a search
+    space's distribution as the table it was written as (``{dist, low, high}``)."""
+    from pipelines.spaces import Distribution
+
     if value is None:
         return NONE
+    if isinstance(value, Distribution):
+        return {"dist": value.dist, "low": _encode(value.low), "high": _encode(value.high)}
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]
     if isinstance(value, dict):

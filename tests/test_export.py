@@ -40,7 +40,7 @@ def train(data, estimator, *extra):
     folder = data / f"run-{estimator}{'-'.join(extra)}"
     if not folder.exists():
         code = main(["cv", "--estimator", estimator, "--dataset", "csv", "--root", str(data / "clips.csv"),
-                     "--cache", str(data / "cache"), "--output", str(folder), "--folds", "1", *SMALL, *extra])
+                     "--cache", str(data / "cache"), "--output", str(folder), "--folds", "1", "--refit", *SMALL, *extra])
         assert code == 0
     return folder / "model.joblib"
 
