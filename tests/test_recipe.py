@@ -22,6 +22,7 @@ from estimators._schedules import WarmupCosine
 from estimators._torch import TorchClassifier
 from estimators.cnn6 import CNN6
 from pipelines.segments import SegmentClassifier, window_starts
+from test_batch_augment import Spy  # a linear net recording its inputs, by mode
 
 pytestmark = [pytest.mark.filterwarnings("ignore:too few rows:UserWarning"),
               pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")]
@@ -33,21 +34,6 @@ def data(shape=(1, 6, 20), *, n_per_class=8, seed=0):
     codes = np.repeat(np.arange(3), n_per_class)
     X = rng.standard_normal((len(codes), *shape)).astype(np.float32) + codes.reshape(-1, *[1] * len(shape))
     return X.astype(np.float32), np.array(["a", "b", "c"])[codes]
-
-
-class Spy(nn.Module):
-    """A linear net on ``(N, C, H, W)`` images that records its inputs, by mode."""
-
-    input_kinds = ("image",)
-
-    def __init__(self, input_shape, n_classes):
-        super().__init__()
-        self.linear = nn.Linear(int(np.prod(input_shape)), n_classes)
-        self.seen = {"train": [], "eval": []}
-
-    def forward(self, x):
-        self.seen["train" if self.training else "eval"].append(x.detach().clone())
-        return self.linear(x.flatten(1))
 
 
 def spy_net(**params):
