@@ -364,6 +364,9 @@ def add_experiment_args(parser):
     parser.add_argument("--feature", help="feature kind (default: the estimator's)")
     parser.add_argument("--folds", help="test folds to run, e.g. 1,2 (default: all; training uses the others)")
     parser.add_argument("--device", help="torch device: auto, cpu, cuda (default: the estimator's, auto)")
+    parser.add_argument("--precision", choices=["32", "bf16-mixed", "16-mixed"],
+                        help="arithmetic of torch nets: float32, or autocast to bfloat16 or float16 (with loss "
+                             "scaling) (default: the estimator's, 32)")
     parser.add_argument("--max-epochs", type=int, help="maximum training epochs of torch nets")
     parser.add_argument("--seed", type=int, default=0, help="random seed of models and splits (default 0)")
     parser.add_argument("--segments", type=int, metavar="WINDOW",
@@ -453,9 +456,10 @@ def experiment_from_args(args):
             parallel = {"n_jobs": sum(client.nthreads().values()), "n_threads": threads_per_fit(client),
                         "backend": "dask"}
         yield Experiment(dataset=dataset, store=store, settings=settings, folds=folds, seed=args.seed,
-                         device=args.device, max_epochs=args.max_epochs, skip_bad=args.skip_bad,
-                         progress=not args.no_progress, output=args.output, reporter=PrintReporter(),
-                         record=getattr(args, "record", None), tracking=tracking_from_args(args), **parallel)
+                         device=args.device, precision=args.precision, max_epochs=args.max_epochs,
+                         skip_bad=args.skip_bad, progress=not args.no_progress, output=args.output,
+                         reporter=PrintReporter(), record=getattr(args, "record", None),
+                         tracking=tracking_from_args(args), **parallel)
 
 
 def cmd_grid(args):

@@ -30,7 +30,7 @@ input the tests feed it; ``description``: one line.
 The literals are read with :func:`ast.literal_eval` without importing the module, so that
 ``python cli.py estimators`` never imports torch.
 
-The settings of a run (seed, torch device, epoch limit, torch threads, sampling rate) reach an
+The settings of a run (seed, torch device and precision, epoch limit, torch threads, sampling rate) reach an
 estimator only through the names its class declares in the class attribute ``run_params``
 (see :func:`run_params`): nothing is set by guessing parameter names.
 """
@@ -47,7 +47,7 @@ from featurestore import registry
 
 INPUTS = ("flat", "image", "sequence", "waveform")
 #: The settings of a run that an estimator class may declare in ``run_params``.
-RUN_PARAMS = ("random_state", "device", "max_epochs", "n_threads", "sr")
+RUN_PARAMS = ("random_state", "device", "precision", "max_epochs", "n_threads", "sr")
 
 
 @dataclass(frozen=True)

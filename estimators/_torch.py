@@ -4,10 +4,12 @@ Everything the networks share lives here: input validation and casting, label en
 validation split (stratified, grouped when ``groups`` are given, always drawn from the data passed
 to ``fit``; see ``estimators/_split.py``), early stopping that restores the best epoch, optimizer
 choice, gradient clipping, class weights, learning-rate schedules, seeding, device and thread
-control. Nothing in it writes a parameter: after ``fit``, ``get_params()`` returns exactly what
-was set. A network module (``estimators/<name>.py``) defines an ``nn.Module`` and a registered
-subclass of :class:`TorchClassifier` whose ``__init__`` lists the module's hyperparameters as its
-own flat parameters (``CNNClassifier(channels=..., batch_norm=...)``), named in ``module_params``.
+control, mixed precision (``precision``; see ``estimators/_precision.py``) and, on CUDA, pinned
+batches copied without blocking (``estimators/_transfer.py``). Nothing in it writes a parameter:
+after ``fit``, ``get_params()`` returns exactly what was set. A network module
+(``estimators/<name>.py``) defines an ``nn.Module`` and a registered subclass of
+:class:`TorchClassifier` whose ``__init__`` lists the module's hyperparameters as its own flat
+parameters (``CNNClassifier(channels=..., batch_norm=...)``), named in ``module_params``.
 
 A network module's ``__init__`` takes ``input_shape`` (the per-sample shape, e.g. ``(C, H, W)``)
 and ``n_classes``, both filled in from the data at fit, then its own keyword-only hyperparameters
@@ -46,9 +48,11 @@ from estimators._augment import WAVEFORM_BOUNDS, BatchAugment, mixup_loss
 from estimators._calibrate import TemperatureScaling
 from estimators._crops import TIME_AXES, covering_windows, mean_log_proba, random_crop
 from estimators._phases import PhasedEarlyStopping
+from estimators._precision import autocast, check_device_support, check_precision, grad_scaler, to_float32
 from estimators._schedules import WarmupCosine
 from estimators._sampling import balanced_sampler, dataset_targets
 from estimators._split import validation_split
+from estimators._transfer import is_cuda, pins_memory, to_device
 
 #: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
 #: and the feature kinds of the store that give it (after the pipeline's transposition).
@@ -227,6 +231,18 @@ class TorchClassifier(NeuralNetClassifier):
         ``get_params()``; the attribute ``device``, which skorch reads wherever it places tensors,
         is the resolved device (resolved at each read, so a net unpickled on a machine without
         CUDA runs on its CPU).
+        On CUDA, batches are collated into pinned memory (the data loaders' ``pin_memory``,
+        unless ``iterator_train__pin_memory`` or ``iterator_valid__pin_memory`` say otherwise)
+        and copied to the GPU with ``non_blocking=True``; on the CPU nothing of this happens.
+    precision : {"32", "bf16-mixed", "16-mixed"}, default="32"
+        Arithmetic of the forward passes, named as in Lightning: float32; or
+        :func:`torch.autocast` with bfloat16 or float16 (convolutions and matrix products in the
+        lower precision, weights, gradients, optimizer state, losses and the softmax in float32).
+        ``"16-mixed"`` also scales the loss (:class:`torch.amp.GradScaler`): gradients are
+        unscaled before they are clipped (``clip_grad_norm``), and a step whose gradients are
+        not finite is skipped. ``"bf16-mixed"`` needs a GPU of compute capability 8.0 or later
+        (or the CPU, where it is the useful one); ``"16-mixed"`` is meant for GPUs (it runs on
+        the CPU too, slowly, except for LSTMs). See ``estimators/_precision.py``.
     n_threads : int or None, default=None
         torch's intra-op threads while fitting and predicting (restored afterwards), so that
         parallel workers do not oversubscribe the cores; None leaves torch's setting.
@@ -269,6 +285,9 @@ class TorchClassifier(NeuralNetClassifier):
     class_weight_ : np.ndarray [shape=(n_classes,)] or None
     temperature_ : float
         With ``calibrate=True`` only: the fitted temperature.
+    grad_scaler_ : torch.amp.GradScaler or None
+        The loss scaler of ``precision="16-mixed"`` (kept by ``partial_fit`` and ``warm_start``,
+        new at a fresh ``fit``); None otherwise.
     module_, optimizer_, criterion_, history_ :
         skorch's: the trained network, its optimizer and loss, the per-epoch history.
     """
@@ -278,8 +297,9 @@ class TorchClassifier(NeuralNetClassifier):
     #: and they reach the module at fit (see :meth:`get_params_for`).
     module_params = ()
     #: Run settings an experiment sets (see :func:`estimators.run_params`): the seed, the torch
-    #: device, the epoch limit, torch's threads and the sampling rate of the feature set.
-    run_params = ("random_state", "device", "max_epochs", "n_threads", "sr")
+    #: device and its precision, the epoch limit, torch's threads and the sampling rate of the
+    #: feature set.
+    run_params = ("random_state", "device", "precision", "max_epochs", "n_threads", "sr")
 
     def __init__(
         self,
@@ -303,6 +323,7 @@ class TorchClassifier(NeuralNetClassifier):
         calibrate=False,
         random_state=None,
         device="auto",
+        precision="32",
         n_threads=None,
         standardize=True,
         verbose=0,
@@ -336,6 +357,7 @@ class TorchClassifier(NeuralNetClassifier):
         self.crop = crop
         self.calibrate = calibrate
         self.random_state = random_state
+        self.precision = precision
         self.n_threads = n_threads
         self.standardize = standardize
         self.sr = sr
@@ -388,6 +410,7 @@ class TorchClassifier(NeuralNetClassifier):
                 check_consistent_length(y, groups)
             if reset:
                 self.initialize()
+            self._prepare_grad_scaler(reset)
             self._split_args_ = (groups, seed)
             try:
                 super().partial_fit(X, y, **fit_params)
@@ -438,6 +461,14 @@ class TorchClassifier(NeuralNetClassifier):
         if self.calibrate and not self._validates():
             fail("calibrate", "False without a validation split (valid_fraction=None): the "
                               "temperature is fitted on it")
+        check_device_support(check_precision(self.precision), self.device)
+
+    def _prepare_grad_scaler(self, reset):
+        """Set ``grad_scaler_``: a new one at a fresh fit or when ``precision`` changed to or from
+        ``"16-mixed"``; a continued fit keeps the scale it reached."""
+        kept = getattr(self, "grad_scaler_", None)
+        if reset or (self.precision == "16-mixed") != (kept is not None):
+            self.grad_scaler_ = grad_scaler(self.precision, self.device)
 
     def _trained_shape(self, shape):
         """Shape of the batches the network trains on: ``shape`` with ``crop`` steps of time."""
@@ -471,31 +502,77 @@ class TorchClassifier(NeuralNetClassifier):
         through :meth:`validation_step` instead): first a random crop of every sample, then the
         augmentation. With mixup the loss is ``lam * loss(y) + (1 - lam) * loss(y[perm])``.
         Without crops and augmentation this is skorch's step itself, with no extra random draw.
+        The forward pass runs under ``precision``'s autocast (:meth:`infer`); with
+        ``"16-mixed"`` the scaled loss is back-propagated and the gradients are unscaled here,
+        before skorch's ``on_grad_computed`` (gradient clipping) reads them.
 
         Returns
         -------
         dict
-            ``{"loss": loss, "y_pred": y_pred}``, as skorch's (``y_pred`` of the augmented batch).
+            ``{"loss": loss, "y_pred": y_pred}``, as skorch's (``y_pred`` of the augmented batch;
+            ``loss`` unscaled, float32).
         """
         augment = self._augmentation()
-        if augment.is_identity and self.crop is None:
-            return super().train_step_single(batch, **fit_params)
         self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = to_tensor(Xi, device=self.device)
-        layout = self._layout(Xi.dim())
-        if self.crop is not None:
-            Xi = random_crop(Xi, self.crop, axis=TIME_AXES[layout])
-        Xi, mix = augment(Xi, layout=layout, sr=self.sr)
+        Xi, yi = self._batch_on_device(batch)
+        mix = None
+        if not (augment.is_identity and self.crop is None):
+            Xi = to_device(Xi, self.device)
+            layout = self._layout(Xi.dim())
+            if self.crop is not None:
+                Xi = random_crop(Xi, self.crop, axis=TIME_AXES[layout])
+            Xi, mix = augment(Xi, layout=layout, sr=self.sr)
         y_pred = self.infer(Xi, **fit_params)
         if mix is None:
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         else:
-            yi = to_tensor(yi, device=self.device)
+            yi = to_device(yi, self.device)
             loss = mixup_loss(lambda pred, target: self.get_loss(pred, target, X=Xi, training=True),
                               y_pred, yi, *mix)
-        loss.backward()
+        self._backward(loss)
         return {"loss": loss, "y_pred": y_pred}
+
+    def _batch_on_device(self, batch):
+        """``(Xi, yi)`` of ``batch``, copied to a CUDA device without blocking; as they are elsewhere
+        (skorch's ``infer`` and ``get_loss`` convert them, as they always did)."""
+        Xi, yi = unpack_data(batch)
+        if not is_cuda(self.device):
+            return Xi, yi
+        return to_device(Xi, self.device), (None if yi is None else to_device(yi, self.device))
+
+    def _backward(self, loss):
+        """``loss.backward()``; with a loss scaler, of the scaled loss, then the gradients unscaled."""
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            loss.backward()
+            return
+        scaler.scale(loss).backward()
+        for name in self._optimizers:  # once per step: _step_optimizer calls this step only once
+            scaler.unscale_(getattr(self, name + "_"))
+
+    def _step_optimizer(self, step_fn):
+        """skorch's; with a loss scaler, the step goes through it (skipped if the gradients are not
+        finite) and the scale is updated. A scaler takes no closure: ``step_fn`` runs once first,
+        as skorch's ``AccelerateMixin`` does (so LBFGS cannot train with ``"16-mixed"``)."""
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+        return None
+
+    def infer(self, x, **fit_params):
+        """skorch's forward pass of the module, under ``precision``'s autocast; the output in float32.
+
+        Every forward pass goes through here: training, validation, the windows of ``crop``,
+        ``predict_proba`` and ``forward``. The backward pass runs outside autocast, as torch
+        recommends.
+        """
+        with autocast(self.precision, self.device):
+            output = super().infer(x, **fit_params)
+        return to_float32(output)
 
     def infer_clips(self, Xi, **fit_params):
         """The module's output on whole clips: with ``crop``, the log of the mean softmax over the
@@ -524,7 +601,7 @@ class TorchClassifier(NeuralNetClassifier):
     def validation_step(self, batch, **fit_params):
         """skorch's, on whole clips (:meth:`infer_clips`): the validation scores are clip-level."""
         self._set_training(False)
-        Xi, yi = unpack_data(batch)
+        Xi, yi = self._batch_on_device(batch)
         with torch.no_grad():
             y_pred = self.infer_clips(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=False)
@@ -533,7 +610,7 @@ class TorchClassifier(NeuralNetClassifier):
     def evaluation_step(self, batch, training=False):
         """skorch's, on whole clips (:meth:`infer_clips`), divided by ``temperature_`` if calibrated."""
         self.check_is_fitted()
-        Xi, _ = unpack_data(batch)
+        Xi, _ = self._batch_on_device(batch)
         with torch.set_grad_enabled(training):
             self._set_training(training)
             output = self.infer_clips(Xi)
@@ -764,14 +841,22 @@ class TorchClassifier(NeuralNetClassifier):
         return Subset(dataset, train), Subset(dataset, valid)
 
     def get_iterator(self, dataset, training=False):
-        """skorch's data loaders; training batches are shuffled by default."""
+        """skorch's data loaders; training batches are shuffled by default; on CUDA, batches are
+        collated into pinned memory by default (``iterator_*__pin_memory`` decides otherwise)."""
+        pin = {"pin_memory": True} if pins_memory(
+            self.device, self.iterator_train if training else self.iterator_valid) else {}
         if not training:
-            return super().get_iterator(dataset, training=False)
+            if not pin:
+                return super().get_iterator(dataset, training=False)
+            kwargs = self.get_params_for("iterator_valid")
+            batch_size = kwargs.pop("batch_size", self.batch_size)
+            batch_size = len(dataset) if batch_size == -1 else batch_size
+            return self.iterator_valid(dataset, batch_size=batch_size, **{**pin, **kwargs})
         kwargs = self.get_params_for("iterator_train")
         batch_size = kwargs.pop("batch_size", self.batch_size)
         batch_size = len(dataset) if batch_size == -1 else batch_size
         lone_last_sample = len(dataset) > 1 and len(dataset) % batch_size == 1
-        kwargs = {"shuffle": True, "drop_last": lone_last_sample, **kwargs}
+        kwargs = {"shuffle": True, "drop_last": lone_last_sample, **pin, **kwargs}
         if self.balanced_batches:  # classes drawn equally instead of shuffled rows
             kwargs.update(shuffle=False, sampler=balanced_sampler(dataset_targets(dataset)))
         return self.iterator_train(dataset, batch_size=batch_size, **kwargs)

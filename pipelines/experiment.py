@@ -72,6 +72,9 @@ class Experiment:
         ``random_state`` of every model that has one, and of k-fold splits.
     device : str, optional
         Torch device for nets (``auto``, ``cpu``, ``cuda``).
+    precision : str, optional
+        Arithmetic of nets (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``; see
+        :mod:`estimators._precision`); default the estimator's (``"32"``).
     max_epochs : int, optional
         Epoch limit for nets.
     skip_bad : bool
@@ -91,8 +94,8 @@ class Experiment:
     """
 
     def __init__(self, dataset, store, *, settings=None, folds=None, n_jobs=1, n_threads=None, backend=None,
-                 seed=0, device=None, max_epochs=None, skip_bad=False, progress=False, output=None, reporter=None,
-                 record=None, tracking=None):
+                 seed=0, device=None, precision=None, max_epochs=None, skip_bad=False, progress=False, output=None,
+                 reporter=None, record=None, tracking=None):
         self.dataset = dataset
         self.store = store
         self.settings = settings or {}
@@ -102,6 +105,7 @@ class Experiment:
         self.backend = backend
         self.seed = seed
         self.device = device
+        self.precision = precision
         self.max_epochs = max_epochs
         self.skip_bad = skip_bad
         self.progress = progress
@@ -310,7 +314,8 @@ class Experiment:
                     "dataset_options": self.dataset.options or None, "cache": str(self.store.root),
                     "fingerprint": self.dataset.fingerprint, "skip_bad": self.skip_bad, "seed": self.seed,
                     "folds": [int(f) for f in result.folds["fold"]] if self.dataset.has_folds else None,
-                    "device": self.device, "max_epochs": self.max_epochs, "settings": settings, **fields}
+                    "device": self.device, "precision": self.precision, "max_epochs": self.max_epochs,
+                    "settings": settings, **fields}
         base = dict(self.record.config or {}) if self.record is not None else {}
         base.pop("output", None)
         return resolved_config(base, **resolved)
@@ -327,11 +332,11 @@ class Experiment:
 
     # ------------------------------------------------------------------ building blocks
     def _run_settings(self):
-        """The settings every estimator that declares them gets: seed, device, epochs, threads per fit."""
+        """The settings every estimator that declares them gets: seed, device, precision, epochs, threads per fit."""
         # parallel fits share the cores: torch must not start a thread per core in each
         n_threads = self.n_threads or max(1, (os.cpu_count() or 1) // max(1, self.n_jobs))
-        return {"random_state": self.seed, "device": self.device, "max_epochs": self.max_epochs,
-                "n_threads": n_threads}
+        return {"random_state": self.seed, "device": self.device, "precision": self.precision,
+                "max_epochs": self.max_epochs, "n_threads": n_threads}
 
     def _check_settings(self, kinds):
         stray = set(self.settings) - set(kinds) - {"audio", "augment"}
