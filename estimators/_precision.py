@@ -17,7 +17,8 @@ with torch alone, in skorch's own hooks (``infer``, ``train_step_single``, ``_st
 On the CPU, torch 2.13 runs both lower precisions, and its :class:`~torch.amp.GradScaler` works there
 too. bfloat16 is the CPU's useful one (recent CPUs compute in it natively); float16 is accepted there
 as well, which is how the loss-scaling path is tested without a GPU, but it is slower than float32 on
-most CPUs, and torch's oneDNN LSTM has no float16 kernel on the CPU (an error from ``forward``).
+most CPUs, and torch's oneDNN LSTM has no float16 kernel on the CPU (refused at fit, see
+:func:`check_module_support`).
 """
 
 import contextlib
@@ -61,6 +62,26 @@ def check_device_support(precision, device):
         name = torch.cuda.get_device_name(device)
         raise ValueError(f"precision='bf16-mixed': {name} ({device}) has no native bfloat16 (compute "
                          "capability 8.0 or later, Ampere on, has); use precision='16-mixed'")
+
+
+def check_module_support(precision, device, module):
+    """Raise a ValueError when ``module`` cannot run ``precision`` on ``device``: torch's CPU LSTM
+    (oneDNN) has no float16 kernel, and would fail in ``forward`` with an opaque oneDNN error.
+
+    Parameters
+    ----------
+    precision : str
+        One of :data:`PRECISIONS`.
+    device : str or torch.device
+    module : torch.nn.Module
+        The built network.
+    """
+    if precision != "16-mixed" or torch.device(device).type != "cpu":
+        return
+    lstm = next((m for m in module.modules() if isinstance(m, torch.nn.LSTM)), None)
+    if lstm is not None:
+        raise ValueError(f"precision='16-mixed' on the CPU: {type(module).__name__} has an LSTM, which torch "
+                         "cannot run in float16 on the CPU; use precision='bf16-mixed' there, or a CUDA device")
 
 
 def autocast(precision, device):

@@ -48,7 +48,8 @@ from estimators._augment import WAVEFORM_BOUNDS, BatchAugment, mixup_loss
 from estimators._calibrate import TemperatureScaling
 from estimators._crops import TIME_AXES, covering_windows, mean_log_proba, random_crop
 from estimators._phases import PhasedEarlyStopping
-from estimators._precision import autocast, check_device_support, check_precision, grad_scaler, to_float32
+from estimators._precision import (autocast, check_device_support, check_module_support, check_precision,
+                                   grad_scaler, to_float32)
 from estimators._schedules import WarmupCosine
 from estimators._sampling import balanced_sampler, dataset_targets
 from estimators._split import validation_split
@@ -242,7 +243,7 @@ class TorchClassifier(NeuralNetClassifier):
         unscaled before they are clipped (``clip_grad_norm``), and a step whose gradients are
         not finite is skipped. ``"bf16-mixed"`` needs a GPU of compute capability 8.0 or later
         (or the CPU, where it is the useful one); ``"16-mixed"`` is meant for GPUs (it runs on
-        the CPU too, slowly, except for LSTMs). See ``estimators/_precision.py``.
+        the CPU too, slowly; not with an LSTM, refused there). See ``estimators/_precision.py``.
     n_threads : int or None, default=None
         torch's intra-op threads while fitting and predicting (restored afterwards), so that
         parallel workers do not oversubscribe the cores; None leaves torch's setting.
@@ -410,6 +411,7 @@ class TorchClassifier(NeuralNetClassifier):
                 check_consistent_length(y, groups)
             if reset:
                 self.initialize()
+            check_module_support(self.precision, self.device, self.module_)
             self._prepare_grad_scaler(reset)
             self._split_args_ = (groups, seed)
             try:
