@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test docs bench bench-techniques bench-recipes clean-cache
+.PHONY: demo test docs bench bench-techniques bench-recipes bench-gpu clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ bench-techniques: $(STAMP)
 RECIPES_ARGS ?=
 bench-recipes: $(STAMP)
 	$(PY) benchmarks/recipes.py $(RECIPES_ARGS)
+
+# samples/s of the CNN and PiczakNet on the CPU and, where present, CUDA, per precision ("32", "bf16-mixed",
+# "16-mixed"), and each setting's accuracy on one demo fold; a quick run: BENCH_GPU_ARGS="--epochs 5".
+BENCH_GPU_ARGS ?=
+bench-gpu: $(STAMP)
+	$(PY) benchmarks/gpu.py $(BENCH_GPU_ARGS)
 
 clean-cache:
 	rm -rf cache
