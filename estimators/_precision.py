@@ -57,8 +57,9 @@ def check_device_support(precision, device):
         The resolved device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
     """
     device = torch.device(device)
-    if precision == "bf16-mixed" and device.type == "cuda" and not torch.cuda.is_bf16_supported(
-            including_emulation=False):
+    if precision != "bf16-mixed" or device.type != "cuda" or not torch.cuda.is_available():
+        return  # without CUDA, placing the module on "cuda" fails with torch's own error
+    if not torch.cuda.is_bf16_supported(including_emulation=False):
         name = torch.cuda.get_device_name(device)
         raise ValueError(f"precision='bf16-mixed': {name} ({device}) has no native bfloat16 (compute "
                          "capability 8.0 or later, Ampere on, has); use precision='16-mixed'")

@@ -212,6 +212,7 @@ def test_an_invalid_precision_set_after_fit_is_refused_at_predict():
 
 
 def test_bf16_on_a_gpu_without_bfloat16_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
     with pytest.raises(ValueError, match="bf16-mixed.*Tesla V100.*16-mixed"):
