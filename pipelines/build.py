@@ -81,8 +81,8 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
         Add the ``sampler`` step even when ``sampler`` is None (it then does nothing), so that a
         grid can tune it as ``sampler`` (``sampler__kind``).
     run_settings : dict, optional
-        Settings of the run (``random_state``, ``device``, ``max_epochs``, ``n_threads``, ``sr``),
-        set where the estimator's class declares them (:func:`estimators.run_params`); None
+        Settings of the run (``random_state``, ``device``, ``precision``, ``max_epochs``,
+        ``n_threads``, ``sr``), set where the estimator's class declares them (:func:`estimators.run_params`); None
         values are skipped. ``params`` win over them.
     **params
         Parameters of the estimator, in its own names (``C=10``, ``hidden_size=50``).

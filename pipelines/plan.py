@@ -96,8 +96,8 @@ class RunPlan:
         Parameters
         ----------
         run_settings : dict, optional
-            ``random_state``, ``device``, ``max_epochs``, ``n_threads``: each reaches the estimators
-            that declare it (:func:`~pipelines.build.make_pipeline`).
+            ``random_state``, ``device``, ``precision``, ``max_epochs``, ``n_threads``: each reaches
+            the estimators that declare it (:func:`~pipelines.build.make_pipeline`).
 
         Returns
         -------
