@@ -4,8 +4,8 @@ each setting scores on one fold of the demo data.
 Settings: ``cpu`` with ``precision="32"`` and ``"bf16-mixed"``; ``cuda`` with ``"32"``, ``"bf16-mixed"``
 and ``"16-mixed"`` when a CUDA device is present (skipped with a message otherwise; ``bf16-mixed``
 also needs a GPU of compute capability 8.0 or later). For each net (``cnn`` with its defaults on
-log-mel images; ``piczak`` as the demo runs it: 1000 hidden units, 41-frame windows and a mean vote)
-and each setting:
+whole clips' log-mel images, 60 bands and their delta; ``piczak`` as the demo runs it: 1000 hidden
+units, 41-frame windows and a mean vote) and each setting:
 
 (a) **throughput**: one training epoch (after a warm-up epoch of a separate net: CUDA's context,
     cuDNN's kernel choice and the allocator are ready) and one ``predict_proba`` pass over

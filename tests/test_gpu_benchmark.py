@@ -36,7 +36,8 @@ def test_cuda_settings_are_skipped_with_the_reason_without_a_gpu(bench):
 def test_the_benchmark_runs_on_a_small_demo(bench, tmp_path, capsys, one_torch_thread):
     from featurestore.datasets import demo
 
-    demo.generate(tmp_path / "cache" / "datasets" / "demo", clips_per_class=10)  # 80 clips: a training fold holds 8 per class
+    # 80 clips: a training fold holds 8 per class, enough for the validation split's 5 stratified parts
+    demo.generate(tmp_path / "cache" / "datasets" / "demo", clips_per_class=10)
     out = tmp_path / "out"
     assert bench.main(["--cache", str(tmp_path / "cache"), "--nets", "cnn", "--epochs", "1", "--fold", "2",
                        "--n-samples", "32", "--threads", "1", "--output", str(out)]) == 0
