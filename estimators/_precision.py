@@ -98,6 +98,16 @@ def autocast(precision, device):
     Returns
     -------
     context manager
+
+    Examples
+    --------
+    >>> layer = torch.nn.Linear(4, 2)
+    >>> with autocast("bf16-mixed", "cpu"):
+    ...     layer(torch.ones(3, 4)).dtype
+    torch.bfloat16
+    >>> with autocast("32", "cpu"):
+    ...     layer(torch.ones(3, 4)).dtype
+    torch.float32
     """
     dtype = PRECISIONS[check_precision(precision)]
     if dtype is None:
