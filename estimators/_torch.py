@@ -49,6 +49,7 @@ from estimators._phases import PhasedEarlyStopping
 from estimators._schedules import WarmupCosine
 from estimators._sampling import balanced_sampler, dataset_targets
 from estimators._split import validation_split
+from estimators._stream_data import BatchStream, StreamDataset, check_stored, is_stored, unwrap
 
 #: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
 #: and the feature kinds of the store that give it (after the pipeline's transposition).
@@ -551,6 +552,8 @@ class TorchClassifier(NeuralNetClassifier):
 
     def _check_X(self, X, *, reset):
         """``X`` validated and cast to float32 (the one place where that happens)."""
+        if is_stored(X):  # rows read on demand from the store: checked and standardised batch by batch
+            return check_stored(self, X, reset=reset)
         X = check_array(X, allow_nd=True, ensure_2d=False, dtype=np.float32,
                         ensure_all_finite=False, estimator=self, input_name="X")
         if X.size and not np.isfinite(X.sum()) and not np.isfinite(X).all():
@@ -763,8 +766,17 @@ class TorchClassifier(NeuralNetClassifier):
                                         random_state=seed)
         return Subset(dataset, train), Subset(dataset, valid)
 
+    def get_dataset(self, X, y=None):
+        """skorch's; rows read on demand from the store (a StreamDataset) get their targets ``y``."""
+        if isinstance(X, StreamDataset):
+            return X.with_targets(y)
+        return super().get_dataset(X, y)
+
     def get_iterator(self, dataset, training=False):
         """skorch's data loaders; training batches are shuffled by default."""
+        stream = unwrap(dataset)
+        if stream is not None:  # rows read on demand (estimators/_stream_data.py)
+            return self._stream_iterator(stream, training)
         if not training:
             return super().get_iterator(dataset, training=False)
         kwargs = self.get_params_for("iterator_train")
@@ -775,6 +787,19 @@ class TorchClassifier(NeuralNetClassifier):
         if self.balanced_batches:  # classes drawn equally instead of shuffled rows
             kwargs.update(shuffle=False, sampler=balanced_sampler(dataset_targets(dataset)))
         return self.iterator_train(dataset, batch_size=batch_size, **kwargs)
+
+    def _stream_iterator(self, dataset, training):
+        """A :class:`~estimators._stream_data.BatchStream` with the options ``get_iterator`` gives
+        a DataLoader (batch size, ``drop_last``, ``balanced_batches``)."""
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = len(dataset) if batch_size == -1 else batch_size
+        if not training:
+            return BatchStream(dataset, batch_size, drop_last=kwargs.get("drop_last", False))
+        lone_last_sample = len(dataset) > 1 and len(dataset) % batch_size == 1
+        sampler = balanced_sampler(dataset.y) if self.balanced_batches else None
+        return BatchStream(dataset, batch_size, shuffle=kwargs.get("shuffle", True),
+                           drop_last=kwargs.get("drop_last", lone_last_sample), sampler=sampler)
 
     # ----------------------------------------------------------- seeding, device, threads
     @contextlib.contextmanager
