@@ -246,6 +246,13 @@ class StoredRows:
         rows = self.rows if positions is None else self.rows[np.asarray(positions, dtype=np.int64)]
         return np.asarray(self._apply(self.feature_set.read_at(rows)), dtype=np.float32)
 
+    def __getitem__(self, key):
+        """``X[key]``: one row (an int) as an array; the rows of a slice, a boolean mask or an array of
+        positions as :class:`StoredRows` (so that scikit-learn's splitters and searches can index it)."""
+        if isinstance(key, (int, np.integer)):
+            return self.read([key])[0]
+        return self.subset(np.arange(len(self))[key])
+
     def subset(self, positions):
         """The rows at ``positions`` of ``X``, still read on demand: a :class:`StoredRows`."""
         return StoredRows(self.feature_set, self.rows[np.asarray(positions, dtype=np.int64)],
@@ -272,12 +279,12 @@ class StoredRows:
                    for start in range(0, len(self), step))
         return prefetch(batches, prefetch_depth)
 
-    def check_budget(self, what="these features"):
+    def check_budget(self, what="an array of them"):
         """Raise :class:`MemoryBudgetError` unless all the rows fit the memory budget at once."""
         budget = memory_budget(self.memory_budget)
         if self.nbytes > budget:
             raise MemoryBudgetError(
-                f"{what} need the whole matrix in memory: {len(self)} rows of {self.feature_set.path.name} "
+                f"{what} needs the whole matrix in memory: {len(self)} rows of {self.feature_set.path.name} "
                 f"of shape {self.shape[1:]} take {format_bytes(self.nbytes)} as float32, more than the memory "
                 f"budget of {format_bytes(budget)} ({ENV_VAR}, default a quarter of the machine's memory). "
                 "Raise the budget, use a summarising reshape (features='stats' or 'summary'), or a torch "
