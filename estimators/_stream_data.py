@@ -5,7 +5,8 @@ the net a :class:`~featurestore.streaming.StoredRows` instead of an array.
 :class:`~estimators._torch.TorchClassifier` then
 
 - validates it and computes the standardisation statistics in one streamed pass over the
-  training rows (:func:`check_stored`; Chan et al.'s pairwise update, in float64);
+  training rows (:func:`check_stored`; Chan et al.'s pairwise update, in float64, in batches of
+  a quarter of ``BUFFER_BYTES``);
 - wraps it in a :class:`StreamDataset`, which skorch's validation split, ``predict_proba`` and
   temperature scaling use as any dataset (``Subset`` s of it included);
 - iterates it with a :class:`BatchStream` instead of a ``DataLoader``: training batches come in
@@ -39,13 +40,27 @@ CHUNK_BYTES = 2**20
 BUFFER_BYTES = 64 * 2**20
 #: Batches read ahead by the background thread.
 PREFETCH = 2
-#: Bytes of rows per batch of the statistics pass (float64 temporaries are twice as large).
-_STATS_BYTES = 16 * 2**20
 
 
 def is_stored(X):
     """Whether ``X`` is read on demand from the store (:class:`StoredRows`)."""
     return isinstance(X, StoredRows)
+
+
+def materialise(X, what):
+    """``X`` as an array: read whole when it is :class:`StoredRows` within the memory budget.
+
+    For estimators that need every row at once (``what`` names them in the error).
+
+    Raises
+    ------
+    MemoryBudgetError
+        Naming the size of the rows and the budget, when they exceed it.
+    """
+    if not is_stored(X):
+        return X
+    X.check_budget(what)
+    return X.read()
 
 
 class StreamDataset(Dataset):
@@ -173,7 +188,7 @@ def streamed_statistics(dataset, name, standardize=True):
     axes = {4: (0, 2, 3), 3: (0, 1)}.get(ndim, tuple(range(ndim)))
     X = dataset.X.subset(np.argsort(dataset.X.rows, kind="stable"))  # storage order: long runs
     count, mean, m2, bad = 0, 0.0, 0.0, 0
-    for values in X.iter_batches(max(1, _STATS_BYTES // max(1, X.row_bytes))):
+    for values in X.iter_batches(max(1, BUFFER_BYTES // 4 // max(1, X.row_bytes))):
         values = values[:, np.newaxis] if dataset.add_channel else values
         finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
         bad += int(np.count_nonzero(~finite))

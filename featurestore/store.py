@@ -502,13 +502,11 @@ class FeatureSet:
         return self._row_index[1:]
 
     def _ids(self):
-        """``(clip_ids, {clip_id: row})``, read once per file version (without the features when the
-        set streams)."""
+        """``(clip_ids, {clip_id: row})``, read once per file version (with the features when they
+        are loaded, else alone: looking rows up never loads the set)."""
         mtime = self._mtime_ns()
         if self._loaded is not None and self._loaded[0] == mtime:
             return self._loaded[1:3]
-        if not self.streams:
-            return self._load()[:2]
         if self._index is None or self._index[0] != mtime:
             with self._open() as f:
                 ids = self._checked(f, "clip_ids")

@@ -279,7 +279,7 @@ class StoredRows:
                    for start in range(0, len(self), step))
         return prefetch(batches, prefetch_depth)
 
-    def check_budget(self, what="an array of them"):
+    def check_budget(self, what="An array of StoredRows"):
         """Raise :class:`MemoryBudgetError` unless all the rows fit the memory budget at once."""
         budget = memory_budget(self.memory_budget)
         if self.nbytes > budget:
