@@ -302,3 +302,37 @@ def test_cli_cv_of_a_cnn_streams_past_the_budget(urbansound_root, tmp_path, caps
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "accuracy" in out and (tmp_path / "run" / "run.json").exists()
+
+
+# --------------------------------------------------------------------------- Dask workers
+def _worker_settings():
+    from distributed import get_worker
+
+    return get_worker().memory_manager.memory_limit, memory_budget()
+
+
+def test_a_dask_worker_with_a_memory_limit_streams_its_fold(mel, monkeypatch, one_torch_thread):
+    pytest.importorskip("distributed")
+    from distributed import get_task_stream
+    from joblib import parallel_config
+    from sklearn.model_selection import cross_validate
+
+    from pipelines.cluster import connect
+
+    clips, fs = mel
+    ids, labels = clips["clip_id"].to_numpy(), clips["class"].to_numpy()
+    folds = [(np.flatnonzero(clips["fold"] != k), np.flatnonzero(clips["fold"] == k)) for k in (1, 2)]
+    pipeline = make_pipeline("cnn", fs, run_settings={"random_state": 0, "max_epochs": 2, "device": "cpu"},
+                             batch_size=8, streaming=True)
+    local = cross_validate(pipeline, ids, labels, cv=folds)["test_score"]
+    monkeypatch.delenv(streaming.ENV_VAR, raising=False)
+    client = connect("local", n_workers=2, memory_limit="700MiB")
+    try:
+        limits = {client.submit(_worker_settings, pure=False, workers=[w]).result() for w in client.nthreads()}
+        assert limits == {(700 * 2**20, 175 * 2**20)}  # a worker's budget: a quarter of its memory limit
+        with parallel_config(backend="dask"), get_task_stream(client) as tasks:
+            remote = cross_validate(pipeline, ids, labels, cv=folds, n_jobs=2)["test_score"]
+    finally:
+        client.close()
+    assert tasks.data  # the folds ran on the workers
+    np.testing.assert_allclose(remote, local)  # streamed in the workers as here, from the same seed
