@@ -27,8 +27,14 @@ computed again. The ``.h5`` file appears, by an atomic rename, only once every c
 partly written feature set is never read as complete. A lock file beside it (``<kind>-<key>.lock``)
 keeps a second writer out; readers need no lock and open the file themselves (worker processes too).
 
+Sets larger than memory: a set whose features exceed the memory budget
+(:func:`featurestore.streaming.memory_budget`, ``FEATURESTORE_MEMORY_BUDGET``) is never loaded whole;
+:class:`FeatureSet` reads the rows asked for as sorted contiguous runs, and experiments hand their
+estimators the rows of a fold read on demand (:class:`featurestore.streaming.StoredRows`).
+
 Integrity: every array of a feature set's file, and its attributes, are checksummed. Their CRC-32s
-are recorded in the ``checksums`` attribute and checked on every read (the attributes' on opening),
+are recorded in the ``checksums`` attribute and checked on every read (the attributes' on opening;
+the features of a streamed set once per process and file version, in blocks, before its first read),
 and the file's own structure (superblock, object headers) is written in HDF5's 1.8 format, which HDF5
 checksums itself. A truncated, unreadable or altered file raises
 :class:`~featurestore.errors.CorruptFeatureSetError` naming it; extraction replaces such a set (with a
@@ -258,7 +264,9 @@ class FeatureSet:
         """
         with self._open() as f:
             for name in self.attrs["checksums"]:
-                if name != "attrs":  # checked on opening
+                if name == "features":  # read in blocks: a set larger than memory is checked too
+                    self._verify_streamed(f, again=True)
+                elif name != "attrs":  # checked on opening
                     self._checked(f, name)
         return self
 
@@ -456,12 +464,12 @@ class FeatureSet:
         for start in range(0, len(rows), batch_size):
             yield self.read_at(rows[start:start + batch_size])
 
-    def _verify_streamed(self, f):
+    def _verify_streamed(self, f, *, again=False):
         """Check the whole ``features`` array of open file ``f`` against its checksum, once per file
-        version in this process (reading it in blocks: never whole in memory)."""
+        version in this process unless ``again`` (reading it in blocks: never whole in memory)."""
         stat = self.path.stat()
         key = (str(self.path.resolve()), stat.st_mtime_ns, stat.st_size)
-        if key in _VERIFIED:
+        if key in _VERIFIED and not again:
             return
         expected = self.attrs["checksums"].get("features")
         if expected is None:
