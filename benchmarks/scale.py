@@ -148,6 +148,19 @@ def child_dask(path, n_rows, worker_memory):
 
 
 def _peak_rss_mb():
+    """This process's peak resident memory, in MB, from the kernel's accounting.
+
+    Linux's ``VmHWM`` (of this program's memory since it started), else ``ru_maxrss``. ``ru_maxrss``
+    alone is not enough for a child process on Linux: it keeps the peak of the process it was forked
+    from (here the one that wrote the 6.4 GB store), whatever the child itself uses.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -239,6 +252,7 @@ def main(argv=None):
             ratio = results[1]["samples_per_s"] / results[0]["samples_per_s"]
             print(f"(a) {results[0]['net']}: streamed / in memory on {subset} clips: {ratio:.2f}")
         dask = run_child("dask", paths["raw"], min(args.dask_clips, args.clips), args.worker_memory)
+        print(f"this process (the store's writer, extraction, cache list): peak RSS {_peak_rss_mb():.0f} MB")
         print(f"(d) Dask CV fold of panns on {dask['rows']} clips of the {paths['raw'].stat().st_size / 2**30:.1f} GiB "
               f"raw set, 2 workers limited to {dask['worker_limit_mb']:.0f} MiB: done in {dask['seconds']:.0f} s, "
               f"worker peak RSS {dask['worker_peak_rss_mb']:.0f} MB, accuracy {dask['accuracy']:.3f} (random labels: chance is 0.1)")

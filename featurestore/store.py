@@ -713,7 +713,7 @@ class FeatureSetWriter:
                 may_pass(s) for _, batch_skipped, _ in parts for s in batch_skipped):
             self.discard()
             return self.base
-        sources = [(ids, np.load(npy, mmap_mode="r")) for ids, _, npy in parts if ids]
+        sources = [(ids, npy) for ids, _, npy in parts if ids]  # each batch mapped while it is copied
         if self.base is not None and len(self.base):
             sources.insert(0, (list(self.base.clip_ids), self.base.read()))
         stored = {clip for ids, _ in sources for clip in ids}
@@ -765,14 +765,22 @@ def _batch_problem(marker):
 
 
 def _write_rows(f, sources, order, dtype):
-    """Write ``features`` of the rows ``order`` from ``sources`` ``[(clip_ids, values)]``; its checksum."""
+    """Write ``features`` of the rows ``order`` from ``sources`` ``[(clip_ids, values or .npy path)]``;
+    its checksum.
+
+    A batch's ``.npy`` file is memory-mapped only while it is copied, so that the pages read stay
+    in the process's resident memory one batch at a time, not the whole set's.
+    """
     position = {c: i for i, c in enumerate(order)}
-    feature_shape = sources[0][1].shape[1:]
-    data = f.create_dataset("features", shape=(len(order), *feature_shape), dtype=dtype)
+    data = None
     for ids, values in sources:
+        values = np.load(values, mmap_mode="r") if isinstance(values, Path) else values
+        if data is None:
+            data = f.create_dataset("features", shape=(len(order), *values.shape[1:]), dtype=dtype)
         rows = np.array([position[c] for c in ids])
         for start, stop, src in contiguous_runs(rows):
             data[start:stop] = values[src:src + stop - start]
+        del values  # unmaps the batch
     return _checksum_rows(data)  # of what the file holds, read back
 
 
