@@ -143,6 +143,12 @@ class TorchClassifier(NeuralNetClassifier):
     ``optimizer__*`` (e.g. ``optimizer__weight_decay``), ``callbacks``, ``callbacks__*``,
     ``iterator_train__*``, ``warm_start``; ``history``, ``partial_fit``, ``save_params`` too.
 
+    ``X`` may also be :class:`~featurestore.streaming.StoredRows`, rows of the store read on demand
+    (what an experiment's ``FeatureLoader`` gives past the memory budget): the net then validates
+    and standardises it in one streamed pass and trains batch by batch, in a chunk-aware shuffled
+    order read ahead by a background thread (``estimators/_stream_data.py``); the validation split,
+    crops, augmentation and ``predict_proba`` work as with an array.
+
     Training-batch augmentation is one parameter, ``batch_augment`` (see
     :class:`~estimators._augment.BatchAugment`): every training batch is augmented anew as it is
     drawn; validation batches, ``predict``, ``predict_proba``, ``score`` and ``forward`` never are.
