@@ -180,7 +180,7 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
                 return StoredRows(main, main.index_of(ids), transform=functools.partial(adapt_input, layout=self.input))
             return adapt_input(main.read(ids), self.input)
         size = len(ids) * int(np.prod(main.feature_shape)) * 4
-        if self.streaming is True or size > memory_budget():
+        if size > memory_budget():
             raise MemoryBudgetError(
                 f"{len(ids)} rows with augmented copies of {main.path.name} take {format_bytes(size)} as float32: "
                 f"rows with copies are read whole, and this is more than the memory budget of "

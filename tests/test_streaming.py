@@ -274,7 +274,7 @@ def test_streamed_training_memory_is_bounded(tmp_path, monkeypatch, one_torch_th
 
 
 # --------------------------------------------------------------------------- classical models
-def test_classical_summaries_stream_and_the_matrix_is_refused(mel):
+def test_classical_summaries_stream_and_the_matrix_is_refused(mel, monkeypatch):
     clips, fs = mel
     for estimator, features in (("softmax", "stats"), ("svm", "summary")):
         _, memory = fit_predict(fs, clips, streaming=False, estimator=estimator, features=features)
@@ -283,11 +283,8 @@ def test_classical_summaries_stream_and_the_matrix_is_refused(mel):
     with pytest.raises(MemoryBudgetError, match=r"SoftmaxClassifier\(features='flatten'\) needs the whole matrix "
                                                 r"in memory: 24 rows .* take 120\.0 KiB as float32, more than the "
                                                 r"memory budget of 1\.0 KiB \(FEATURESTORE_MEMORY_BUDGET"):
-        os.environ[streaming.ENV_VAR] = TINY
-        try:
-            fit_predict(fs, clips, streaming="auto", estimator="softmax", features="flatten")
-        finally:
-            del os.environ[streaming.ENV_VAR]
+        monkeypatch.setenv(streaming.ENV_VAR, TINY)
+        fit_predict(fs, clips, streaming="auto", estimator="softmax", features="flatten")
 
 
 def test_cli_cv_of_a_cnn_streams_past_the_budget(urbansound_root, tmp_path, capsys, monkeypatch):
