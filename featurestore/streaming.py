@@ -16,7 +16,6 @@ streams decides the order of its training batches (see ``estimators/_stream_data
 This module needs numpy only.
 """
 
-import math
 import os
 import queue
 import re
@@ -296,8 +295,3 @@ class StoredRows:
         self.check_budget()
         values = self.read()
         return values if dtype is None else values.astype(dtype, copy=False)
-
-
-def n_batches(n_rows, batch_size, drop_last=False):
-    """Number of batches of ``batch_size`` in ``n_rows`` rows."""
-    return n_rows // batch_size if drop_last else math.ceil(n_rows / batch_size)
