@@ -167,6 +167,9 @@ def add_dataset_args(parser, default="demo"):
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask cluster: tcp://HOST:PORT of its scheduler, or `local` for a cluster of "
                              "--n-jobs workers on this machine; the store must be on a path every worker sees")
+    parser.add_argument("--worker-memory", metavar="SIZE",
+                        help="memory limit of each worker of `--scheduler local` (e.g. 2GiB); a worker streams "
+                             "feature sets larger than a quarter of it")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -206,7 +209,7 @@ def cluster_session(args, store, dataset):
 
     store.root.mkdir(parents=True, exist_ok=True)  # so that the workers can be asked to read it
     paths = [store.root, *dataset.clips["path"].iloc[:1]]  # the store, and the audio for extraction
-    return session(args.scheduler, args.n_jobs, paths=paths)
+    return session(args.scheduler, args.n_jobs, paths=paths, memory_limit=args.worker_memory)
 
 
 def cmd_datasets(args):

@@ -32,6 +32,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from featurestore.streaming import StoredRows
+
 _MODES = ("flatten", "stats", "summary")
 #: The statistics over time of each mode that summarises, in the order of the output columns.
 _STATS = {"stats": ("mean", "std"), "summary": ("mean", "std", "min", "max")}
@@ -49,6 +51,11 @@ class FeatureReshaper(TransformerMixin, BaseEstimator):
         features (all means, then all standard deviations) whatever the number of frames.
         ``"summary"``: mean, standard deviation, minimum and maximum over the last axis,
         ``4 * n_mfcc`` features in that order.
+
+        ``X`` may be :class:`~featurestore.streaming.StoredRows` (rows of the store larger than
+        memory): ``"stats"`` and ``"summary"`` then read and summarise it batch by batch;
+        ``"flatten"`` needs the whole matrix and raises
+        :class:`~featurestore.errors.MemoryBudgetError` when it exceeds the memory budget.
 
     Attributes
     ----------
@@ -78,6 +85,8 @@ class FeatureReshaper(TransformerMixin, BaseEstimator):
         """Check ``mode``, record the sample shape of ``X`` [shape=(n_samples, *sample_shape)]."""
         if self.mode not in _MODES:
             raise ValueError(f"FeatureReshaper: mode={self.mode!r} must be one of {_MODES}")
+        if self.mode == "flatten" and isinstance(X, StoredRows):
+            X.check_budget("FeatureReshaper(mode='flatten')")
         X = self._validate(X, reset=True)
         self.sample_shape_ = X.shape[1:]
         return self
@@ -101,7 +110,14 @@ class FeatureReshaper(TransformerMixin, BaseEstimator):
                 f"got samples of shape {X.shape[1:]}"
             )
         if self.mode == "flatten":
-            return X.reshape(len(X), -1)
+            return np.asarray(X).reshape(len(X), -1)
+        if isinstance(X, StoredRows):  # read and summarised batch by batch: memory of one batch
+            return np.concatenate([self._summarise(_finite(batch)) for batch in X.iter_batches()]
+                                  or [self._summarise(np.zeros((0, *self.sample_shape_), np.float32))])
+        return self._summarise(X)
+
+    def _summarise(self, X):
+        """The statistics of ``mode`` over the last axis of ``X``, per sample."""
         reducers = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}
         columns = [reducers[stat](X, axis=-1).reshape(len(X), -1) for stat in _STATS[self.mode]]
         return np.concatenate(columns, axis=1)
@@ -140,7 +156,31 @@ class FeatureReshaper(TransformerMixin, BaseEstimator):
         return tags
 
     def _validate(self, X, *, reset):
+        if isinstance(X, StoredRows) and self.mode in _STATS:
+            return _stored(self, X, reset=reset)
         return validate_data(self, X, reset=reset, allow_nd=True, dtype=(np.float64, np.float32))
+
+
+def _stored(estimator, X, *, reset):
+    """:class:`StoredRows` ``X`` (left unread) after the checks ``validate_data`` makes of an array's
+    shape; its values are checked batch by batch as they are summarised (:func:`_finite`)."""
+    if X.ndim < 2:
+        raise ValueError(f"{type(estimator).__name__} expects X with at least 2 dimensions, got shape {X.shape}")
+    if reset:
+        estimator.n_features_in_ = X.shape[1]
+    elif X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+                         f"{estimator.n_features_in_} features as input")
+    return X
+
+
+def _finite(batch):
+    """``batch``, once found free of NaN and infinity (as scikit-learn's input checks require)."""
+    finite = np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"Input X contains NaN or infinity: {np.count_nonzero(~finite)} samples of a batch of "
+                         f"{len(batch)} read from the store have some")
+    return batch
 
 
 class LabelEncodedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -289,6 +329,11 @@ class ClassicalClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _validate(self, X, *, reset):
+        if isinstance(X, StoredRows):  # summarised batch by batch, or refused past the budget
+            if self.features not in _STATS:
+                X.check_budget(f"{type(self).__name__}(features={self.features!r})")
+            else:
+                return _stored(self, X, reset=reset)
         # float32 stays float32 (the store's dtype): the same numbers reach the pipeline
         return validate_data(self, X, reset=reset, allow_nd=True, dtype=(np.float64, np.float32))
 
@@ -376,7 +421,13 @@ def select_params(estimator, param_grid, X, y, splits):
 
 
 def _check_training_data(X, y, *, name):
-    """``y`` as a 1-D array, once ``X`` and ``y`` are found fit to train classifier ``name``."""
+    """``y`` as a 1-D array, once ``X`` and ``y`` are found fit to train classifier ``name``.
+
+    Rows read on demand (:class:`StoredRows`) are checked by shape here and by value as they are
+    read (see :func:`_finite`).
+    """
+    if isinstance(X, StoredRows):
+        return _check_stored_training_data(X, y, name=name)
     X = check_array(X, allow_nd=True, ensure_2d=False, ensure_all_finite=False, input_name="X")
     if X.ndim < 2:
         raise ValueError(
@@ -401,6 +452,20 @@ def _check_training_data(X, y, *, name):
             f"{name} needs at least 2 classes in y to train; "
             f"got only one class: {classes.tolist()[0]!r}"
         )
+    return y
+
+
+def _check_stored_training_data(X, y, *, name):
+    if X.ndim < 2:
+        raise ValueError(f"{name} expects X of shape (n_samples, *sample_shape) with at least 2 dimensions, "
+                         f"got shape {X.shape}")
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    check_classification_targets(y)
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"{name} needs at least 2 classes in y to train; got only one class: {y[0]!r}")
     return y
 
 

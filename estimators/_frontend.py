@@ -33,6 +33,7 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping
 from torch import nn
 from torch.utils.data import Subset
 
+from estimators._stream_data import materialise
 from estimators._phases import FreezeSchedule, PhasedEarlyStopping, parameter_groups, stop_start
 from estimators._torch import TorchClassifier, _is_integer as _is_int, _is_real, output_shape
 from featurestore import features
@@ -282,11 +283,13 @@ class FrontEndClassifier(TorchClassifier):
     def fit(self, X, y, groups=None, **fit_params):
         """Check the front-end parameters, then TorchClassifier's ``fit``."""
         self._check_front_end_params()
+        X = materialise(X, f"{type(self).__name__} (its front end's set-up)")  # rows read from the store
         return super().fit(X, y, groups=groups, **fit_params)
 
     def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
         """Check the front-end parameters, then TorchClassifier's ``partial_fit``."""
         self._check_front_end_params()
+        X = materialise(X, f"{type(self).__name__} (its front end's set-up)")
         return super().partial_fit(X, y, classes=classes, groups=groups, **fit_params)
 
     def _check_front_end_params(self):

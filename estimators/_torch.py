@@ -53,6 +53,7 @@ from estimators._precision import (autocast, check_device_support, check_module_
 from estimators._schedules import WarmupCosine
 from estimators._sampling import balanced_sampler, dataset_targets
 from estimators._split import validation_split
+from estimators._stream_data import BatchStream, StreamDataset, check_stored, is_stored, unwrap
 from estimators._transfer import is_cuda, pins_memory, to_device
 
 #: Layouts of ``X`` a network can declare in ``input_kinds``: accepted ``X.ndim``, a description,
@@ -146,6 +147,12 @@ class TorchClassifier(NeuralNetClassifier):
     working: ``module__*`` (the network's hyperparameters, on a plain TorchClassifier),
     ``optimizer__*`` (e.g. ``optimizer__weight_decay``), ``callbacks``, ``callbacks__*``,
     ``iterator_train__*``, ``warm_start``; ``history``, ``partial_fit``, ``save_params`` too.
+
+    ``X`` may also be :class:`~featurestore.streaming.StoredRows`, rows of the store read on demand
+    (what an experiment's ``FeatureLoader`` gives past the memory budget): the net then validates
+    and standardises it in one streamed pass and trains batch by batch, in a chunk-aware shuffled
+    order read ahead by a background thread (``estimators/_stream_data.py``); the validation split,
+    crops, augmentation and ``predict_proba`` work as with an array.
 
     Training-batch augmentation is one parameter, ``batch_augment`` (see
     :class:`~estimators._augment.BatchAugment`): every training batch is augmented anew as it is
@@ -630,6 +637,8 @@ class TorchClassifier(NeuralNetClassifier):
 
     def _check_X(self, X, *, reset):
         """``X`` validated and cast to float32 (the one place where that happens)."""
+        if is_stored(X):  # rows read on demand from the store: checked and standardised batch by batch
+            return check_stored(self, X, reset=reset)
         X = check_array(X, allow_nd=True, ensure_2d=False, dtype=np.float32,
                         ensure_all_finite=False, estimator=self, input_name="X")
         if X.size and not np.isfinite(X.sum()) and not np.isfinite(X).all():
@@ -842,9 +851,19 @@ class TorchClassifier(NeuralNetClassifier):
                                         random_state=seed)
         return Subset(dataset, train), Subset(dataset, valid)
 
+    def get_dataset(self, X, y=None):
+        """skorch's; rows read on demand from the store (a StreamDataset) get their targets ``y``."""
+        if isinstance(X, StreamDataset):
+            return X.with_targets(y)
+        return super().get_dataset(X, y)
+
     def get_iterator(self, dataset, training=False):
         """skorch's data loaders; training batches are shuffled by default; on CUDA, batches are
-        collated into pinned memory by default (``iterator_*__pin_memory`` decides otherwise)."""
+        collated into pinned memory by default (``iterator_*__pin_memory`` decides otherwise).
+        Rows read on demand from the store get a :class:`~estimators._stream_data.BatchStream`."""
+        stream = unwrap(dataset)
+        if stream is not None:  # rows read on demand (estimators/_stream_data.py)
+            return self._stream_iterator(stream, training)
         pin = {"pin_memory": True} if pins_memory(
             self.device, self.iterator_train if training else self.iterator_valid) else {}
         if not training:
@@ -862,6 +881,19 @@ class TorchClassifier(NeuralNetClassifier):
         if self.balanced_batches:  # classes drawn equally instead of shuffled rows
             kwargs.update(shuffle=False, sampler=balanced_sampler(dataset_targets(dataset)))
         return self.iterator_train(dataset, batch_size=batch_size, **kwargs)
+
+    def _stream_iterator(self, dataset, training):
+        """A :class:`~estimators._stream_data.BatchStream` with the options ``get_iterator`` gives
+        a DataLoader (batch size, ``drop_last``, ``balanced_batches``)."""
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = len(dataset) if batch_size == -1 else batch_size
+        if not training:
+            return BatchStream(dataset, batch_size, drop_last=kwargs.get("drop_last", False))
+        lone_last_sample = len(dataset) > 1 and len(dataset) % batch_size == 1
+        sampler = balanced_sampler(dataset.y) if self.balanced_batches else None
+        return BatchStream(dataset, batch_size, shuffle=kwargs.get("shuffle", True),
+                           drop_last=kwargs.get("drop_last", lone_last_sample), sampler=sampler)
 
     # ----------------------------------------------------------- seeding, device, threads
     @contextlib.contextmanager

@@ -20,13 +20,13 @@
 from featurestore.augment import WaveformAugmentation
 from featurestore.datasets import Dataset, load_dataset
 from featurestore.errors import (AudioError, CorruptFeatureSetError, DatasetError, FeatureStoreError,
-                                 MissingFilesError, ParameterError, StoreLockedError)
+                                 MemoryBudgetError, MissingFilesError, ParameterError, StoreLockedError)
 from featurestore.extraction import extract, extract_augmented
 from featurestore.specs import AugmentSpec, FeatureRequest
 from featurestore.store import FeatureSet, FeatureStore
 
 __all__ = [
     "AudioError", "AugmentSpec", "CorruptFeatureSetError", "Dataset", "DatasetError", "FeatureRequest", "FeatureSet",
-    "FeatureStore", "FeatureStoreError", "MissingFilesError", "ParameterError", "StoreLockedError",
+    "FeatureStore", "FeatureStoreError", "MemoryBudgetError", "MissingFilesError", "ParameterError", "StoreLockedError",
     "WaveformAugmentation", "extract", "extract_augmented", "load_dataset",
 ]

@@ -70,3 +70,8 @@ class MetadataError(DatasetError):
     """A metadata row is unusable: an empty label or group, a fold that is not an integer, two spellings
     of one label, or two rows naming the same audio file. The message names the file, the line (the
     header is line 1) and the column."""
+
+
+class MemoryBudgetError(FeatureStoreError, MemoryError):
+    """Features that would have to be held in memory whole exceed the memory budget
+    (:func:`featurestore.streaming.memory_budget`); the message names their size and the budget."""

@@ -27,8 +27,14 @@ computed again. The ``.h5`` file appears, by an atomic rename, only once every c
 partly written feature set is never read as complete. A lock file beside it (``<kind>-<key>.lock``)
 keeps a second writer out; readers need no lock and open the file themselves (worker processes too).
 
+Sets larger than memory: a set whose features exceed the memory budget
+(:func:`featurestore.streaming.memory_budget`, ``FEATURESTORE_MEMORY_BUDGET``) is never loaded whole;
+:class:`FeatureSet` reads the rows asked for as sorted contiguous runs, and experiments hand their
+estimators the rows of a fold read on demand (:class:`featurestore.streaming.StoredRows`).
+
 Integrity: every array of a feature set's file, and its attributes, are checksummed. Their CRC-32s
-are recorded in the ``checksums`` attribute and checked on every read (the attributes' on opening),
+are recorded in the ``checksums`` attribute and checked on every read (the attributes' on opening;
+the features of a streamed set once per process and file version, in blocks, before its first read),
 and the file's own structure (superblock, object headers) is written in HDF5's 1.8 format, which HDF5
 checksums itself. A truncated, unreadable or altered file raises
 :class:`~featurestore.errors.CorruptFeatureSetError` naming it; extraction replaces such a set (with a
@@ -58,6 +64,7 @@ from filelock import FileLock, Timeout
 
 from featurestore import features
 from featurestore.errors import CorruptFeatureSetError, FeatureStoreError, ParameterError, StoreLockedError
+from featurestore.streaming import memory_budget, contiguous_runs
 
 ENV_VAR = "FEATURESTORE_CACHE"
 #: Layout of a feature set's file, part of every store key: 2 = checksummed arrays, HDF5 1.8 metadata.
@@ -162,12 +169,19 @@ def library_versions(names=None):
 class FeatureSet:
     """A complete feature set in the store, read-only.
 
-    The first read loads the whole ``features`` array with one contiguous read and keeps it in this
-    object (until the file's modification time changes), indexing it in memory: h5py's fancy
-    indexing over HDF5 data sets is orders of magnitude slower. Nothing is shared between objects:
-    keep the object to keep its data (as :meth:`FeatureStore.get`'s LRU and a fitted
-    ``FeatureLoader`` do). Pickling drops the loaded data, so that a set sent to a worker process
-    is its path and attributes; the worker reads the file itself.
+    A set whose features fit the memory budget (:func:`featurestore.streaming.memory_budget`) is
+    loaded whole by its first read, with one contiguous read, and kept in this object (until the
+    file's modification time changes), indexing it in memory: h5py's fancy indexing over HDF5
+    data sets is orders of magnitude slower. A larger set is never loaded whole: :meth:`read`,
+    :meth:`read_rows`, :meth:`read_at` and :meth:`iter_batches` read the rows asked for, as
+    sorted contiguous runs of the file (streaming). Nothing is shared between objects: keep the
+    object to keep its data (as :meth:`FeatureStore.get`'s LRU and a fitted ``FeatureLoader``
+    do). Pickling drops the loaded data, so that a set sent to a worker process is its path and
+    attributes; the worker reads the file itself.
+
+    Streamed reads are checked too: before the first one, the whole ``features`` array is read
+    once in blocks of 64 MiB and checked against its checksum (the CRC-32 of the array cannot
+    be checked part by part), once per file version and process.
 
     Parameters
     ----------
@@ -175,9 +189,11 @@ class FeatureSet:
         The ``.h5`` file.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, memory_budget=None):
         self.path = Path(path)
+        self.memory_budget = memory_budget
         self._loaded = None  # (mtime_ns, clip_ids, {clip_id: row}, features), read on first use
+        self._index = None  # (mtime_ns, clip_ids, {clip_id: row}) of a streamed set
         self._row_index = None  # (mtime_ns, source_ids, copy_index, {source: rows by copy})
         if not self.path.is_file():
             raise FeatureStoreError(f"feature set {self.path} does not exist")
@@ -194,7 +210,17 @@ class FeatureSet:
 
     def __getstate__(self):
         # the loaded arrays stay behind: a worker process reads the file itself
-        return {**self.__dict__, "_loaded": None, "_row_index": None}
+        return {**self.__dict__, "_loaded": None, "_row_index": None, "_index": None}
+
+    @property
+    def nbytes(self):
+        """Bytes of the whole ``features`` array as stored (its storage dtype)."""
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.attrs.get("dtype", "float32")).itemsize
+
+    @property
+    def streams(self):
+        """Whether reads stream (the set exceeds the memory budget) instead of loading it whole."""
+        return self.nbytes > memory_budget(self.memory_budget)
 
     @property
     def loaded_bytes(self):
@@ -238,7 +264,9 @@ class FeatureSet:
         """
         with self._open() as f:
             for name in self.attrs["checksums"]:
-                if name != "attrs":  # checked on opening
+                if name == "features":  # read in blocks: a set larger than memory is checked too
+                    self._verify_streamed(f, again=True)
+                elif name != "attrs":  # checked on opening
                     self._checked(f, name)
         return self
 
@@ -288,7 +316,7 @@ class FeatureSet:
     @property
     def clip_ids(self):
         """Clip ids in storage order, ndarray of str, shape (n_clips,)."""
-        return self._load()[0]
+        return self._ids()[0]
 
     @property
     def sources(self):
@@ -338,12 +366,12 @@ class FeatureSet:
 
     def contains(self, clip_ids):
         """Whether each of ``clip_ids`` is a row of this set: np.ndarray of bool, shape (n,)."""
-        index = self._load()[1]
+        index = self._ids()[1]
         return np.fromiter((c in index for c in clip_ids), dtype=bool, count=len(clip_ids))
 
     def index_of(self, clip_ids):
         """Row numbers of ``clip_ids``; KeyError naming the first id the set lacks."""
-        index = self._load()[1]
+        index = self._ids()[1]
         try:
             return np.fromiter((index[c] for c in clip_ids), dtype=np.intp, count=len(clip_ids))
         except KeyError as exc:
@@ -353,14 +381,103 @@ class FeatureSet:
     def read(self, clip_ids=None):
         """Features of ``clip_ids`` (all clips in storage order when None).
 
+        A set within the memory budget is loaded whole and kept (see the class docstring); a
+        larger one reads the rows of ``clip_ids`` only, by :meth:`read_at`.
+
         Returns
         -------
         X : np.ndarray [shape=(n, *feature_shape)], float32
         """
+        if self.streams:
+            rows = np.arange(len(self)) if clip_ids is None else self.index_of(list(clip_ids))
+            return self.read_at(rows)
         data = self._load()[2]
         if clip_ids is None:
             return data.astype(np.float32)  # a copy: the cached array must stay untouched
         return data[self.index_of(list(clip_ids))].astype(np.float32, copy=False)
+
+    def read_rows(self, start, stop):
+        """Features of the contiguous rows ``start:stop`` (storage order), read without loading the set.
+
+        Parameters
+        ----------
+        start, stop : int
+            ``0 <= start <= stop <= len(self)``.
+
+        Returns
+        -------
+        X : np.ndarray [shape=(stop - start, *feature_shape)], float32
+        """
+        if not (features.is_int(start) and features.is_int(stop) and 0 <= start <= stop <= len(self)):
+            raise ParameterError(f"rows {start!r}:{stop!r} are not a range of the {len(self)} rows of {self.path}")
+        return self.read_at(np.arange(start, stop))
+
+    def read_at(self, rows):
+        """Features of the rows ``rows`` (row numbers, any order, repeats allowed), in that order.
+
+        The rows are read as sorted contiguous runs of the file (one HDF5 read per run, never
+        h5py's fancy indexing), into one array, then put in the caller's order. A set loaded
+        whole (:meth:`read`) is served from memory.
+
+        Parameters
+        ----------
+        rows : array-like of int [shape=(n,)]
+
+        Returns
+        -------
+        X : np.ndarray [shape=(n, *feature_shape)], float32
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            bad = rows[(rows < 0) | (rows >= len(self))][0]
+            raise IndexError(f"row {bad} is not a row of feature set {self.path} ({len(self)} rows)")
+        if self._loaded is not None and self._loaded[0] == self._mtime_ns():
+            return self._loaded[3][rows].astype(np.float32, copy=False)
+        unique, inverse = np.unique(rows, return_inverse=True)
+        out = np.empty((len(unique), *self.feature_shape), dtype=np.float32)
+        with self._open() as f:
+            self._verify_streamed(f)
+            data = f["features"]
+            for start, stop, offset in contiguous_runs(unique):
+                # read_direct converts float16 storage to float32 into ``out`` itself
+                data.read_direct(out, np.s_[start:stop], np.s_[offset:offset + stop - start])
+        return out if np.array_equal(unique, rows) else out[inverse]
+
+    def iter_batches(self, rows=None, batch_size=256):
+        """Features of ``rows`` (all rows in storage order when None), ``batch_size`` rows at a time.
+
+        Each batch is read by :meth:`read_at`: only one batch is in memory at a time.
+
+        Parameters
+        ----------
+        rows : array-like of int [shape=(n,)], optional
+            Row numbers, in the order wanted.
+        batch_size : int >= 1
+
+        Yields
+        ------
+        X : np.ndarray [shape=(<= batch_size, *feature_shape)], float32
+        """
+        if not (features.is_int(batch_size) and batch_size >= 1):
+            raise ParameterError(f"batch_size={batch_size!r} must be a positive integer")
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+        for start in range(0, len(rows), batch_size):
+            yield self.read_at(rows[start:start + batch_size])
+
+    def _verify_streamed(self, f, *, again=False):
+        """Check the whole ``features`` array of open file ``f`` against its checksum, once per file
+        version in this process unless ``again`` (reading it in blocks: never whole in memory)."""
+        stat = self.path.stat()
+        key = (str(self.path.resolve()), stat.st_mtime_ns, stat.st_size)
+        if key in _VERIFIED and not again:
+            return
+        expected = self.attrs["checksums"].get("features")
+        if expected is None:
+            raise CorruptFeatureSetError(self.path, "no checksum is recorded for its 'features' array")
+        if _checksum_rows(f["features"]) != expected:
+            raise CorruptFeatureSetError(self.path, "its 'features' array does not match its checksum "
+                                                    "(altered or damaged)")
+        _VERIFIED.add(key)
 
     def clip_table(self):
         """The clip table the set was computed for, as a DataFrame."""
@@ -392,6 +509,18 @@ class FeatureSet:
             self._row_index = (mtime, sources, copy_index, by_source)
         return self._row_index[1:]
 
+    def _ids(self):
+        """``(clip_ids, {clip_id: row})``, read once per file version (with the features when they
+        are loaded, else alone: looking rows up never loads the set)."""
+        mtime = self._mtime_ns()
+        if self._loaded is not None and self._loaded[0] == mtime:
+            return self._loaded[1:3]
+        if self._index is None or self._index[0] != mtime:
+            with self._open() as f:
+                ids = self._checked(f, "clip_ids")
+            self._index = (mtime, ids, {c: i for i, c in enumerate(ids)})
+        return self._index[1:]
+
     def _load(self):
         """``(clip_ids, {clip_id: row}, features)``, read once per file version."""
         mtime = self._mtime_ns()
@@ -401,6 +530,11 @@ class FeatureSet:
                 data = self._checked(f, "features")
             self._loaded = (mtime, ids, {c: i for i, c in enumerate(ids)}, data)
         return self._loaded[1:]
+
+
+#: ``(path, mtime_ns, size)`` of the files whose features a streamed read of this process checked
+#: against their checksum (flags, no data: see :meth:`FeatureSet._verify_streamed`).
+_VERIFIED = set()
 
 
 def _first_line(exc):
@@ -579,7 +713,7 @@ class FeatureSetWriter:
                 may_pass(s) for _, batch_skipped, _ in parts for s in batch_skipped):
             self.discard()
             return self.base
-        sources = [(ids, np.load(npy, mmap_mode="r")) for ids, _, npy in parts if ids]
+        sources = [(ids, npy) for ids, _, npy in parts if ids]  # each batch mapped while it is copied
         if self.base is not None and len(self.base):
             sources.insert(0, (list(self.base.clip_ids), self.base.read()))
         stored = {clip for ids, _ in sources for clip in ids}
@@ -631,14 +765,22 @@ def _batch_problem(marker):
 
 
 def _write_rows(f, sources, order, dtype):
-    """Write ``features`` of the rows ``order`` from ``sources`` ``[(clip_ids, values)]``; its checksum."""
+    """Write ``features`` of the rows ``order`` from ``sources`` ``[(clip_ids, values or .npy path)]``;
+    its checksum.
+
+    A batch's ``.npy`` file is memory-mapped only while it is copied, so that the pages read stay
+    in the process's resident memory one batch at a time, not the whole set's.
+    """
     position = {c: i for i, c in enumerate(order)}
-    feature_shape = sources[0][1].shape[1:]
-    data = f.create_dataset("features", shape=(len(order), *feature_shape), dtype=dtype)
+    data = None
     for ids, values in sources:
+        values = np.load(values, mmap_mode="r") if isinstance(values, Path) else values
+        if data is None:
+            data = f.create_dataset("features", shape=(len(order), *values.shape[1:]), dtype=dtype)
         rows = np.array([position[c] for c in ids])
-        for start, stop, src in _runs(rows):
+        for start, stop, src in contiguous_runs(rows):
             data[start:stop] = values[src:src + stop - start]
+        del values  # unmaps the batch
     return _checksum_rows(data)  # of what the file holds, read back
 
 
@@ -665,15 +807,6 @@ def may_pass(skip):
         An entry of :attr:`FeatureSet.skipped`.
     """
     return skip.get("reason_kind") == "transient"
-
-
-def _runs(rows):
-    """Split destination rows into contiguous runs: yields (start, stop, source_offset)."""
-    start = 0
-    for i in range(1, len(rows) + 1):
-        if i == len(rows) or rows[i] != rows[i - 1] + 1:
-            yield int(rows[start]), int(rows[i - 1]) + 1, start
-            start = i
 
 
 def _atomic_write_text(path, text):

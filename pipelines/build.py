@@ -53,7 +53,7 @@ def feature_params_for(name, kind=None, overrides=None):
 
 def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, segment_overlap=0.5,
                   vote="mean", augmented_set=None, augment_copies=None, sampler=None, resample=False, run_settings=None,
-                  **params):
+                  streaming="auto", **params):
     """A pipeline from clip ids to predictions.
 
     Parameters
@@ -80,6 +80,9 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
     resample : bool, default=False
         Add the ``sampler`` step even when ``sampler`` is None (it then does nothing), so that a
         grid can tune it as ``sampler`` (``sampler__kind``).
+    streaming : {"auto", True, False}, default="auto"
+        Whether the model gets its rows read on demand from the store (see
+        :class:`~pipelines.loader.FeatureLoader`): "auto" when they exceed the memory budget.
     run_settings : dict, optional
         Settings of the run (``random_state``, ``device``, ``precision``, ``max_epochs``,
         ``n_threads``, ``sr``), set where the estimator's class declares them (:func:`estimators.run_params`); None
@@ -111,7 +114,7 @@ def make_pipeline(estimator, feature_set, *, input=None, segment_window=None, se
     if isinstance(augmented_set, FeatureSet):
         augmented_set = augmented_set.path
     loader = FeatureLoader(None if path is None else str(path), input=input,
-                           augmented_set=None if augmented_set is None else str(augmented_set))
+                           augmented_set=None if augmented_set is None else str(augmented_set), streaming=streaming)
     steps = [("features", loader), ("model", model)]
     if sampler is not None or resample:
         if segment_window:

@@ -24,7 +24,7 @@ class ClusterError(RuntimeError):
     """
 
 
-def connect(scheduler, n_workers=1, *, timeout=10):
+def connect(scheduler, n_workers=1, *, timeout=10, memory_limit=None):
     """A ``dask.distributed.Client`` of the cluster at ``scheduler``.
 
     Parameters
@@ -36,6 +36,11 @@ def connect(scheduler, n_workers=1, *, timeout=10):
         Workers of a ``"local"`` cluster.
     timeout : float
         Seconds to wait for a remote scheduler.
+    memory_limit : int or str, optional
+        Memory limit of each worker of a ``"local"`` cluster (bytes, or ``"2GiB"``...; Dask's default,
+        the machine's memory divided among the workers, when None). A worker's memory budget for
+        feature sets is a quarter of it (:func:`featurestore.streaming.memory_budget`): larger sets
+        stream.
 
     Returns
     -------
@@ -50,8 +55,9 @@ def connect(scheduler, n_workers=1, *, timeout=10):
         if int(n_workers) < 1:
             raise ClusterError(f"n_workers={n_workers} must be a positive integer")
         # Without an address the client starts a LocalCluster and closes it with itself.
+        limit = {} if memory_limit is None else {"memory_limit": memory_limit}
         return Client(n_workers=int(n_workers), threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=":0")
+                      dashboard_address=":0", **limit)
     try:
         return Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
@@ -100,8 +106,8 @@ def threads_per_fit(client):
 
 
 @contextmanager
-def session(scheduler, n_workers=1, *, paths=()):
-    """Connect, check that the workers can read ``paths``, and make Dask joblib's backend.
+def session(scheduler, n_workers=1, *, paths=(), memory_limit=None):
+    """Connect (see :func:`connect`), check that the workers can read ``paths``, and make Dask joblib's backend.
 
     Yields
     ------
@@ -110,7 +116,7 @@ def session(scheduler, n_workers=1, *, paths=()):
     """
     from joblib import parallel_config
 
-    client = connect(scheduler, n_workers)
+    client = connect(scheduler, n_workers, memory_limit=memory_limit)
     try:
         check_reachable(client, paths)
         with parallel_config(backend="dask"):

@@ -12,6 +12,8 @@ read a copy. Because this happens inside ``fit``, a splitter only ever sees sour
 copies of a test clip never reach training, and ``augment_copies`` is a parameter a grid can tune.
 """
 
+import functools
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from imblearn.pipeline import Pipeline
@@ -19,7 +21,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from featurestore import features
+from featurestore.errors import MemoryBudgetError
 from featurestore.store import FeatureSet
+from featurestore.streaming import ENV_VAR as BUDGET_VAR, StoredRows, format_bytes, memory_budget
 
 INPUT_LAYOUTS = {
     "flat": "per-sample arrays as stored; the estimator flattens or summarises them itself",
@@ -81,6 +85,13 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         Path of the stored augmented copies of ``feature_set``'s clips
         (:func:`featurestore.extract_augmented`). ``fit_transform`` reads rows of either set, which is
         how :class:`ClipPipeline` trains on copies; ``transform`` reads clips of ``feature_set`` only.
+    streaming : {"auto", True, False}, default="auto"
+        Whether clip ids give a :class:`~featurestore.streaming.StoredRows` (the rows, read on
+        demand by the estimator: torch nets train batch by batch, ``features="stats"`` summaries
+        are computed batch by batch) instead of an array. ``"auto"``: when the rows exceed the
+        memory budget (:func:`~featurestore.streaming.memory_budget`, ``FEATURESTORE_MEMORY_BUDGET``).
+        Rows that include augmented copies are always an array (past the budget,
+        :class:`~featurestore.errors.MemoryBudgetError`).
 
     Attributes
     ----------
@@ -103,15 +114,18 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
     the file itself on first use.
     """
 
-    def __init__(self, feature_set=None, *, input="flat", augmented_set=None):
+    def __init__(self, feature_set=None, *, input="flat", augmented_set=None, streaming="auto"):
         self.feature_set = feature_set
         self.input = input
         self.augmented_set = augmented_set
+        self.streaming = streaming
 
     def fit(self, X=None, y=None):
         """Read the feature set's description (not its data), and check the augmented set's."""
         if self.feature_set is None:
             raise ValueError("FeatureLoader needs feature_set, the path of a stored feature set")
+        if not (isinstance(self.streaming, (bool, np.bool_)) or self.streaming == "auto"):
+            raise ValueError(f"FeatureLoader: streaming={self.streaming!r} must be 'auto', True or False")
         # keep what ClipPipeline opened just before (the copies' rows); each set rereads a changed file
         kept = (self.feature_set, self.augmented_set)
         self._sets = {path: fs for path, fs in self.__dict__.get("_sets", {}).items() if path in kept}
@@ -147,7 +161,9 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        np.ndarray [shape=(n, *input_shape)], float32
+        np.ndarray [shape=(n, *input_shape)], float32; or StoredRows
+            Clip ids give a :class:`~featurestore.streaming.StoredRows` instead when they stream
+            (see ``streaming``).
         """
         check_is_fitted(self, "kind_")
         return self._transform(X, copies_allowed=False)
@@ -158,11 +174,17 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
             return adapt_input(self._from_audio(X), self.input)
         ids = X.reshape(-1).astype(str)
         main = self._open(self.feature_set)
-        if self.augmented_set is None:
+        in_main = main.contains(ids) if self.augmented_set is not None else None
+        if in_main is None or in_main.all():
+            if self._streams(len(ids)):
+                return StoredRows(main, main.index_of(ids), transform=functools.partial(adapt_input, layout=self.input))
             return adapt_input(main.read(ids), self.input)
-        in_main = main.contains(ids)
-        if in_main.all():
-            return adapt_input(main.read(ids), self.input)
+        size = len(ids) * int(np.prod(main.feature_shape)) * 4
+        if size > memory_budget():
+            raise MemoryBudgetError(
+                f"{len(ids)} rows with augmented copies of {main.path.name} take {format_bytes(size)} as float32: "
+                f"rows with copies are read whole, and this is more than the memory budget of "
+                f"{format_bytes(memory_budget())} ({BUDGET_VAR}); train on fewer copies (augment_copies) or raise it")
         copies = self._open(self.augmented_set)
         if not copies_allowed:
             is_copy = ~in_main & copies.contains(ids)
@@ -173,6 +195,12 @@ class FeatureLoader(TransformerMixin, BaseEstimator):
         values[in_main] = main.read(ids[in_main])
         values[~in_main] = copies.read(ids[~in_main])
         return adapt_input(values, self.input)
+
+    def _streams(self, n_rows):
+        """Whether ``n_rows`` rows of the main set are given as StoredRows (see ``streaming``)."""
+        if self.streaming != "auto":
+            return bool(self.streaming)
+        return n_rows * int(np.prod(self.feature_shape_)) * 4 > memory_budget()
 
     def _open(self, path):
         """The :class:`FeatureSet` at ``path``, opened once per fitted loader (see Notes)."""
