@@ -17,7 +17,7 @@ the CPU time of that fold (fit and predict; features are computed before, once p
 - ``svm``, ``softmax``, ``mlp``, ``xgboost``: the registry's classical estimators with their
   defaults, on their default stored features, through the toolkit's API (what ``cli.py cv
   --estimator NAME`` runs);
-- ``cnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
+- ``cnn``, ``cnn6``, ``crnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
   nets with their defaults, the same way;
 - ``ensemble: soft svm+<deep default>``: the default ensemble (what ``cli.py ensemble`` runs), with
   its nets temperature-scaled, and once without calibration (``uncalibrated``). Its rows also give
@@ -59,7 +59,7 @@ DRUMKITS = Path("/tmp/drumkits/manifest.csv")
 #: The toolkit's recipes, by row name: (registry name, parameters). Defaults only.
 CLASSICAL = {"svm": ("svm", {}), "softmax": ("softmax", {}), "mlp": ("mlp", {}), "xgboost": ("xgboost", {})}
 #: The toolkit's nets, by row name; the deep default is added by its name (one place: pipelines.build).
-DEEP = {name: (name, {}) for name in dict.fromkeys(["cnn", "piczak", DEEP_DEFAULT])}
+DEEP = {name: (name, {}) for name in dict.fromkeys(["cnn", "cnn6", "crnn", "piczak", DEEP_DEFAULT])}
 BASELINE = "baseline: librosa MFCC(40) mean/std + SVC(C=10)"
 PICZAK_BASELINE = "baseline: plain-torch PiczakNet, log-mel 60 + delta, 41-frame segments"
 ENSEMBLE = f"ensemble: soft {'+'.join(DEFAULT_ENSEMBLE)}"

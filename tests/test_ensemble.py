@@ -74,21 +74,22 @@ def test_cv_trains_each_fold_once_and_saves_no_model_unless_asked(experiment):
 
 
 def test_grid_refits_its_winner(experiment):
-    folder = experiment().grid("softmax", param_grid={"C": [0.1, 1.0]}, search="flat")
+    folder = experiment().grid("softmax", param_grid={"C": [0.1, 1.0]}, selection="flat")
     assert (folder / "model.joblib").is_file() and json.loads((folder / "run.json").read_text())["model_saved"]
 
 
 # ------------------------------------------------------------------ the default ensemble
-def test_the_default_ensemble_is_svm_and_the_deep_default(experiment):
-    assert DEFAULT_ENSEMBLE == ("svm", DEEP_DEFAULT)
+def test_the_default_ensemble_is_svm_the_deep_default_and_lstm(experiment):
+    assert DEFAULT_ENSEMBLE == ("svm", DEEP_DEFAULT, "lstm")
     ensemble = experiment(max_epochs=1, folds=[1])
     folder = ensemble.ensemble()
     run = json.loads((folder / "run.json").read_text())
-    assert run["name"] == f"soft-svm+{DEEP_DEFAULT}" and list(run["members"]) == ["svm", DEEP_DEFAULT, ENSEMBLE_ROW]
+    assert run["name"] == f"soft-svm+{DEEP_DEFAULT}+lstm"
+    assert list(run["members"]) == ["svm", DEEP_DEFAULT, "lstm", ENSEMBLE_ROW]
     assert run["model_saved"] is False and not (folder / "model.joblib").exists()
     members = pd.read_csv(folder / "members.csv")
-    assert list(members["model"]) == ["svm", DEEP_DEFAULT, ENSEMBLE_ROW] and set(members["fold"]) == {1}
-    assert members.loc[2, "accuracy"] == run["mean_accuracy"]  # the ensemble's row is its headline score
+    assert list(members["model"]) == ["svm", DEEP_DEFAULT, "lstm", ENSEMBLE_ROW] and set(members["fold"]) == {1}
+    assert members.loc[3, "accuracy"] == run["mean_accuracy"]  # the ensemble's row is its headline score
     assert "Members" in (folder / "summary.md").read_text()
 
 
