@@ -9,8 +9,9 @@ a ``raw`` set (16,000 float32 samples a clip: 6.4 GB at 100,000 clips) and a ``m
       - in memory on a subset that fits (``--subset`` clips),
       - streamed from the store on the same subset (the throughput ratio to compare),
       - streamed from the store on every clip,
-    each in a process of its own, whose peak resident memory (``ru_maxrss``) is printed with its
-    samples/s; streamed runs are forced (``streaming=True``) whatever the memory budget;
+    each in a process of its own, whose peak resident memory (Linux's ``VmHWM``: see
+    :func:`_peak_rss_mb`) is printed with its samples/s; streamed runs are forced
+    (``streaming=True``) whatever the memory budget;
 (b) the store's write throughput (the two sets above) and extraction throughput: the project's
     ``extract`` of ``--extract-clips`` WAV files into ``mel``, on 1 and 2 processes;
 (c) ``cache list`` with ``--many-sets`` small sets beside the large ones;
