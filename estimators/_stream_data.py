@@ -22,7 +22,8 @@ number a shuffled ``DataLoader`` takes), so the net's ``random_state`` makes it 
 
 It is not the order of an in-memory fit (a random permutation of all rows), so a streamed fit
 and an in-memory fit of the same data differ as two shuffles do; with one batch per epoch
-(``batch_size`` at least the training rows) they are the same fit up to float rounding.
+(``batch_size`` at least the training rows) and no random draw of its own per row (no dropout,
+``crop`` or batch augmentation) they are the same fit up to float rounding.
 Crops and batch augmentation apply to streamed batches as to any others.
 """
 
@@ -103,7 +104,18 @@ class StreamDataset(Dataset):
                              mean=self.mean, std=self.std, add_channel=self.add_channel)
 
     def prepare(self, values):
-        """A batch as read, ``(b, *X.shape[1:])``, as the net takes it: channel axis, standardised."""
+        """A batch as read, ``(b, *X.shape[1:])``, as the net takes it: channel axis, standardised.
+
+        Raises
+        ------
+        ValueError
+            When a row holds NaN or infinity: every batch is checked, at prediction too (the fit's
+            streamed statistics checked its training rows only), as ``_check_X`` checks an array.
+        """
+        finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if not finite.all():
+            raise ValueError(f"NaN or infinite values in {np.count_nonzero(~finite)} of the {len(values)} "
+                             f"rows of a batch read from {self.X.feature_set.path}")
         if self.add_channel:
             values = values[:, np.newaxis]
         if self.mean is not None:

@@ -242,6 +242,8 @@ class TorchClassifier(NeuralNetClassifier):
         On CUDA, batches are collated into pinned memory (the data loaders' ``pin_memory``,
         unless ``iterator_train__pin_memory`` or ``iterator_valid__pin_memory`` say otherwise)
         and copied to the GPU with ``non_blocking=True``; on the CPU nothing of this happens.
+        Rows streamed from the store (past the memory budget) are not pinned: their copies
+        are synchronous.
     precision : {"32", "bf16-mixed", "16-mixed"}, default="32"
         Arithmetic of the forward passes, named as in Lightning: float32; or
         :func:`torch.autocast` with bfloat16 or float16 (convolutions and matrix products in the

@@ -333,3 +333,27 @@ def test_a_dask_worker_with_a_memory_limit_streams_its_fold(mel, monkeypatch, on
         client.close()
     assert tasks.data  # the folds ran on the workers
     np.testing.assert_allclose(remote, local)  # streamed in the workers as here, from the same seed
+
+
+def test_a_streamed_batch_with_nan_is_an_error_at_prediction_too(tmp_path):
+    from estimators._stream_data import StreamDataset
+
+    fs = synthetic_set(tmp_path / "raw.h5", 20, (16,))
+    dataset = StreamDataset(StoredRows(fs, np.arange(20)))
+    assert dataset.batch([0, 1])[0].shape == (2, 16)  # finite rows pass
+    with h5py.File(fs.path, "r") as f:
+        values = f["features"][()]
+    values[3, 5] = np.nan
+    nan_set = synthetic_set_from(tmp_path / "nan.h5", values)
+    with pytest.raises(ValueError, match=r"NaN or infinite values in 1 of the 2 rows of a batch read from .*nan\.h5"):
+        StreamDataset(StoredRows(nan_set, np.arange(20))).batch([2, 3])
+
+
+def synthetic_set_from(path, values):
+    """A feature set holding ``values`` as they are (NaN included), written by the store's writer."""
+    ids = [f"clip{i:05d}" for i in range(len(values))]
+    attrs = {"kind": "raw", "params": {}, "audio": {"sr": 8000, "duration": values.shape[-1] / 8000},
+             "dataset": "synthetic", "key": "0" * 40, "version": 1}
+    with FeatureSetWriter(path, attrs) as writer:
+        writer.write_batch(ids, values)
+        return writer.finalize(pd.DataFrame({"clip_id": ids}))
