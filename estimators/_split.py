@@ -57,7 +57,8 @@ def validation_split(y, groups=None, *, valid_fraction=0.2, random_state=None):
                 f"for validation; got {n_groups}. Pass valid_fraction=None to train without one."
             )
         n_splits = max(2, round(1 / valid_fraction))
-        if n_groups >= n_splits:
+        # StratifiedGroupKFold refuses when every class has fewer rows than folds (tiny inner fits)
+        if n_groups >= n_splits and np.unique(y, return_counts=True)[1].max() >= n_splits:
             with warnings.catch_warnings():  # "least populated class has only k members": expected
                 warnings.simplefilter("ignore", UserWarning)
                 cv = StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state)

@@ -11,14 +11,17 @@ two resamples the training rows of classical models for class imbalance (``sampl
 import sys
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import BaseCrossValidator, GroupKFold
+from sklearn.utils.metaestimators import available_if
 
 import estimators
 from estimators._sampling import SAMPLERS, ClassResampler
 from featurestore.store import FeatureSet
+from pipelines.evaluate import _fit_params
 from pipelines.loader import ClipPipeline, FeatureLoader
 from pipelines.segments import SegmentClassifier
 from pipelines.splits import ClipSplitter
@@ -238,7 +241,8 @@ def make_ensemble(members, method, clips, *, splitter=None, calibrate=(), calibr
         Soft or hard voting, or stacking: a logistic regression trained on the members' out-of-fold
         probabilities, computed with the data set's folds inside the training folds only.
     clips : pandas.DataFrame
-        Clip table, for the inner folds of stacking and of calibration.
+        Clip table, for the inner folds of stacking and of calibration, and for the groups of each
+        member's training clips (every member is a :class:`GroupedMember`).
     calibrate : collection of str
         Names of members whose probabilities are calibrated by temperature scaling before a soft vote
         (:func:`calibrated`): a net's softmax is often far more confident than the SVM's Platt-scaled
@@ -256,6 +260,10 @@ def make_ensemble(members, method, clips, *, splitter=None, calibrate=(), calibr
     unknown = set(calibrate) - {name for name, _ in members}
     if unknown:
         raise ValueError(f"calibrate names {sorted(unknown)}, which are not members {[n for n, _ in members]}")
+    # scikit-learn's ensembles and calibration pass no groups to their estimators: each member looks
+    # its training clips' groups up itself, for its validation split or inner selection
+    members = [(name, GroupedMember(pipeline, clips) if _fit_params(pipeline, None) else pipeline)
+               for name, pipeline in members]
     if method in ("soft", "hard"):
         if method == "soft":
             members = [(name, calibrated(pipeline, clips, n_splits=calibration_splits) if name in calibrate
@@ -266,6 +274,50 @@ def make_ensemble(members, method, clips, *, splitter=None, calibrate=(), calibr
         return StackingClassifier(members, final_estimator=LogisticRegression(max_iter=1000), cv=inner,
                                   stack_method="predict_proba")
     raise ValueError(f"ensemble method {method!r} must be one of soft, hard, stacking")
+
+
+class GroupedMember(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """A member pipeline of an ensemble, fitted with the groups of its training clips.
+
+    ``VotingClassifier``, ``StackingClassifier`` and ``CalibratedClassifierCV`` give their estimators
+    ``X`` and ``y`` only (without scikit-learn's metadata routing). Without groups, a member net's
+    validation split and a classical member's inner selection (of ``C``, ``gamma``) would put clips
+    of one recording, speaker or kit on both sides, and choose the epoch or the parameters on
+    clips whose group the model has seen. This wrapper looks the groups of the clip ids it is
+    fitted on up in the clip table and passes them as ``cross_validate`` does (``model__groups``).
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        A :func:`make_pipeline` pipeline (clip ids in).
+    clips : pandas.DataFrame
+        The clip table (``clip_id``, ``group``).
+
+    Attributes
+    ----------
+    pipeline_ : Pipeline
+        The fitted clone of ``pipeline``.
+    classes_ : np.ndarray [shape=(n_classes,)]
+    """
+
+    def __init__(self, pipeline, clips):
+        self.pipeline = pipeline
+        self.clips = clips
+
+    def fit(self, X, y):
+        """Fit a clone of ``pipeline`` on clip ids ``X`` (shape ``(n,)``) with their groups."""
+        groups = ClipSplitter(self.clips)._rows(X)["group"].to_numpy()
+        pipeline = clone(self.pipeline)
+        self.pipeline_ = pipeline.fit(X, y, **_fit_params(pipeline, groups))
+        self.classes_ = self.pipeline_.classes_
+        return self
+
+    def predict(self, X):
+        return self.pipeline_.predict(X)
+
+    @available_if(lambda self: hasattr(self.pipeline, "predict_proba"))
+    def predict_proba(self, X):
+        return self.pipeline_.predict_proba(X)
 
 
 def calibrated(pipeline, clips, *, n_splits=2):

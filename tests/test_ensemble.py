@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
 
 from featurestore import load_dataset
 from featurestore.errors import ParameterError
@@ -149,6 +150,33 @@ def test_calibration_splits_keep_folds_together_and_never_reach_the_test_fold(cl
     with pytest.raises(ValueError, match="2 folds among the training clips"):
         list(FoldGroupSplits(clips, n_splits=2).split(clips.loc[clips["fold"] == 1, "clip_id"]))
     assert calibrated(Spy(), clips).method == "temperature"
+
+
+class GroupSpy(ClassifierMixin, BaseEstimator):
+    """Records the clip ids and the groups of every fit; predicts the first class."""
+
+    def fit(self, X, y, groups=None):
+        SEEN.append(("groups", [str(x) for x in X], groups))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+    def predict_proba(self, X):
+        return np.eye(len(self.classes_))[np.zeros(len(X), dtype=int)]
+
+
+@pytest.mark.parametrize("method, calibrate", [("soft", ()), ("soft", ["a"]), ("hard", ()), ("stacking", ())])
+def test_every_member_fit_gets_the_groups_of_its_own_training_clips(clips, method, calibrate):
+    SEEN.clear()
+    members = [("a", Pipeline([("model", GroupSpy())])), ("b", Spy(truth=dict(zip(clips["clip_id"], clips["label"]))))]
+    cross_validate(make_ensemble(members, method, clips, calibrate=calibrate), clips, progress=False)
+    group_of = dict(zip(clips["clip_id"], clips["group"]))
+    fits = [(X, groups) for name, X, groups in SEEN if name == "groups"]
+    assert len(fits) == 3 * {"soft": 1 + 2 * len(calibrate), "hard": 1, "stacking": 3}[method]
+    for X, groups in fits:
+        assert list(groups) == [group_of[c] for c in X]
 
 
 def test_stacking_never_sees_a_test_clip_in_its_inner_fits(clips):

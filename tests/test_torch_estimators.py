@@ -278,6 +278,14 @@ def test_grouped_validation_split_keeps_each_group_on_one_side():
         assert set(y[valid]) == {0, 1, 2}
 
 
+def test_grouped_validation_split_of_classes_smaller_than_its_folds_still_holds_out_whole_groups():
+    y = np.repeat([0, 1, 2], 4)  # every class has fewer rows than the 5 folds of valid_fraction=0.2
+    groups = np.arange(12) // 2
+    train, valid = validation_split(y, groups, valid_fraction=0.2, random_state=0)
+    assert len(train) and len(valid)
+    assert not set(groups[train]) & set(groups[valid])
+
+
 def test_validation_split_errors():
     with pytest.raises(ValueError, match="at least 2 groups"):
         validation_split([0, 1, 0, 1], [7, 7, 7, 7], valid_fraction=0.2)
