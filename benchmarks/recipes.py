@@ -19,8 +19,9 @@ the CPU time of that fold (fit and predict; features are computed before, once p
   --estimator NAME`` runs);
 - ``cnn``, ``cnn6``, ``crnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
   nets with their defaults, the same way;
-- ``ensemble: soft svm+<deep default>``: the default ensemble (what ``cli.py ensemble`` runs), with
-  its nets temperature-scaled, and once without calibration (``uncalibrated``). Its rows also give
+- ``ensemble: soft svm+cnn+lstm`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default ensemble
+  (what ``cli.py ensemble`` runs), each member fitted with the groups of its training clips, its
+  nets temperature-scaled, and once without calibration (``uncalibrated``). Its rows also give
   ``log_loss`` (of the out-of-fold probabilities), where calibration shows; accuracy hardly moves.
 
 A data set whose files are absent is skipped with a message. The data under ``../shared`` is

@@ -32,9 +32,10 @@ DEEP_DEFAULT = "cnn"
 #: neither the SVM's summaries nor the CNN's images give.
 SEQUENCE_DEFAULT = "lstm"
 #: ``cli.py ensemble`` without ``--estimators``: the best classical default, the best deep default
-#: and the recurrent default. Measured soft votes (5 folds each, uncalibrated, 1 torch thread):
-#: svm + cnn 0.744 on the demo against svm 0.719 alone; svm + cnn + lstm 0.769 on the demo and
-#: 0.776 on the drum kits, against svm's 0.719 and 0.763 (see the README's measured section).
+#: and the recurrent default. Measured soft votes (5 folds each, nets temperature-scaled, members
+#: fitted with their groups, 1 torch thread): on the drum kits svm + cnn + lstm 0.756 and svm + cnn
+#: 0.723 against svm's 0.729 alone; on the demo 0.734 and 0.738 against svm's 0.722 (see the
+#: README's measured section).
 DEFAULT_ENSEMBLE = ("svm", DEEP_DEFAULT, SEQUENCE_DEFAULT)
 #: How :func:`make_ensemble` calibrates the probabilities of torch nets (``"none"``: as the net gives them).
 CALIBRATIONS = ("temperature", "none")
