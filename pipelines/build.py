@@ -243,7 +243,8 @@ def make_ensemble(members, method, clips, *, splitter=None, calibrate=(), calibr
         probabilities, computed with the data set's folds inside the training folds only.
     clips : pandas.DataFrame
         Clip table, for the inner folds of stacking and of calibration, and for the groups of each
-        member's training clips (every member is a :class:`GroupedMember`).
+        member's training clips (a member whose model takes ``groups`` is wrapped in a
+        :class:`GroupedMember`).
     calibrate : collection of str
         Names of members whose probabilities are calibrated by temperature scaling before a soft vote
         (:func:`calibrated`): a net's softmax is often far more confident than the SVM's Platt-scaled
