@@ -363,3 +363,18 @@ def load_clip(path, *, sr=22050, duration=4.0, pad_mode="zero", normalize=False)
 
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def file_duration(path):
+    """Length in seconds of the audio file at ``path``, from its header (nothing is decoded).
+
+    Raises
+    ------
+    AudioError
+        If the file is missing or its header is unreadable.
+    """
+    try:
+        info = sf.info(path)
+    except _READ_ERRORS as exc:
+        raise _unreadable(path, exc) from exc
+    return info.frames / info.samplerate

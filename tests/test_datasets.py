@@ -116,3 +116,46 @@ def test_demo_is_made_on_first_use_and_reused(tmp_path):
     before = manifest.stat().st_mtime_ns
     assert load_dataset("demo", tmp_path / "demo").identity == ds.identity
     assert manifest.stat().st_mtime_ns == before  # not generated again
+
+
+def _write_silence(path, seconds, sr=8000):
+    import numpy as np
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.zeros(int(round(seconds * sr)), dtype="float32"), sr)
+
+
+@pytest.mark.parametrize("lengths, expected", [
+    ([0.3] * 18 + [0.62, 2.5], 1.0),       # short clips: the shortest duration
+    ([1.2] * 19 + [9.0], 1.5),             # 95 % hold whole, rounded up to 0.5 s; the one long file is cut
+    ([1.0] * 20, 1.0),                     # exactly a multiple of 0.5 s is kept
+    ([3.0] * 10 + [4.6] * 10, 4.0),        # never longer than the fixed 4 s of before
+])
+def test_folder_and_csv_take_the_duration_from_their_files(tmp_path, lengths, expected):
+    for i, seconds in enumerate(lengths):
+        _write_silence(tmp_path / "data" / "ab"[i % 2] / f"{i}.wav", seconds)
+    folder = load_dataset("folder", tmp_path / "data")
+    assert folder.audio_defaults == {"duration": expected}
+    pd.DataFrame({"path": folder.describe_table()["path"],
+                  "label": folder.clips["label"]}).to_csv(tmp_path / "data" / "list.csv", index=False)
+    assert load_dataset("csv", tmp_path / "data" / "list.csv").audio_defaults == {"duration": expected}
+
+
+def test_clip_duration_leaves_unreadable_files_to_extraction(tmp_path):
+    from featurestore.datasets._clip_length import clip_duration
+
+    _write_silence(tmp_path / "a.wav", 0.4)
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    assert clip_duration([tmp_path / "a.wav", tmp_path / "broken.wav"], longest=4.0) == 1.0
+    assert clip_duration([tmp_path / "broken.wav"], longest=4.0) == 4.0  # nothing readable: the longest
+
+
+def test_the_duration_read_from_the_files_reaches_the_features_and_can_be_overridden(tmp_path):
+    from featurestore.specs import resolve_audio_params
+
+    for i in range(4):
+        _write_silence(tmp_path / "data" / "ab"[i % 2] / f"{i}.wav", 0.5)
+    ds = load_dataset("folder", tmp_path / "data")
+    assert resolve_audio_params(ds)["duration"] == 1.0
+    assert resolve_audio_params(ds, {"duration": 4.0})["duration"] == 4.0

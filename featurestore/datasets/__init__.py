@@ -2,7 +2,8 @@
 
 Each data set is one module in this package that defines ``NAME`` (the command-line name),
 ``DESCRIPTION``, ``AUDIO_DEFAULTS`` (overrides of :data:`featurestore.audio.AUDIO_DEFAULTS`, e.g. the
-clip duration), ``OPTIONS`` (its loader options with defaults) and ``load_table(root, **options)``,
+clip duration; a module may also define ``audio_defaults(clips)``, which returns them from the clip
+table, as ``folder`` and ``csv`` do for the duration), ``OPTIONS`` (its loader options with defaults) and ``load_table(root, **options)``,
 which returns a :class:`pandas.DataFrame` with the columns of :data:`REQUIRED_COLUMNS` (``path``
 absolute, ``fold`` an integer, its text, or missing) plus the data set's own columns. A module whose
 required columns come from metadata columns of other names says so in ``SOURCE_COLUMNS`` (e.g.
@@ -55,7 +56,8 @@ class Dataset:
     options : dict
         The loader options used (e.g. ``{"esc10": True}``).
     audio_defaults : dict
-        The data set's audio settings (e.g. ``{"duration": 4.0}``).
+        The data set's audio settings (e.g. ``{"duration": 4.0}``; for ``folder`` and ``csv``, the
+        duration is read from the files, see :mod:`featurestore.datasets._clip_length`).
     skipped : list of dict
         Rows dropped because their audio file is missing: ``{"clip_id", "path", "reason"}``.
     fingerprint : bool
@@ -204,8 +206,9 @@ def load_dataset(name, root=None, *, skip_missing=False, fingerprint=False, **op
     table, skipped = _check_missing(table, name, skip_missing)
     table = table.reset_index(drop=True)
     table.attrs = {}  # the line numbers are gone with the index
+    audio_defaults = module.audio_defaults(table) if hasattr(module, "audio_defaults") else module.AUDIO_DEFAULTS
     return Dataset(name=name, root=root, clips=table, options=options,
-                   audio_defaults=dict(module.AUDIO_DEFAULTS), skipped=skipped, fingerprint=fingerprint)
+                   audio_defaults=dict(audio_defaults), skipped=skipped, fingerprint=fingerprint)
 
 
 def _validate_table(table, name, source_columns):
