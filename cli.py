@@ -218,7 +218,10 @@ def cmd_datasets(args):
     for name in datasets.available():
         module = datasets.get_module(name)
         options = ", ".join(f"{k}={v!r}" for k, v in module.OPTIONS.items()) or "-"
-        print(f"{name:14s} {module.DESCRIPTION}\n{'':14s} audio defaults {module.AUDIO_DEFAULTS}; options: {options}")
+        audio = module.AUDIO_DEFAULTS
+        if hasattr(module, "audio_defaults"):  # read from the files when the data set is loaded
+            audio = f"{audio} at most (the duration is the one that holds 95 % of the files whole, 1 s or more)"
+        print(f"{name:14s} {module.DESCRIPTION}\n{'':14s} audio defaults {audio}; options: {options}")
 
 
 def cmd_features(args):

@@ -22,6 +22,7 @@ def run(capsys, *argv):
 def test_listing_commands(capsys):
     code, out, _ = run(capsys, "datasets")
     assert code == 0 and all(n in out for n in ("urbansound8k", "esc50", "folder", "csv", "demo"))
+    assert out.count("{'duration': 4.0} at most (the duration is the one that holds 95 % of the files") == 2
     code, out, _ = run(capsys, "features")
     assert code == 0 and "n_mels" in out and "mrp" in out
     code, out, _ = run(capsys, "estimators")

@@ -13,7 +13,7 @@ from featurestore.datasets._clip_length import clip_duration
 from featurestore.errors import DatasetError, MetadataError
 
 NAME = "csv"
-DESCRIPTION = "a CSV manifest (--root FILE.csv): path (relative to the CSV), label, optional fold, group"
+DESCRIPTION = "a CSV manifest (--root FILE.csv): path (relative to the CSV), label, optional fold, group; duration from the files"
 #: The longest clip duration; :func:`audio_defaults` takes a shorter one from short recordings.
 AUDIO_DEFAULTS = {"duration": 4.0}
 OPTIONS = {}

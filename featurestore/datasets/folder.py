@@ -14,7 +14,7 @@ from featurestore.datasets._clip_length import clip_duration
 from featurestore.errors import DatasetError
 
 NAME = "folder"
-DESCRIPTION = "a folder per class, ROOT/<label>/*.wav|flac|...; no folds (option group_pattern)"
+DESCRIPTION = "a folder per class, ROOT/<label>/*.wav|flac|...; no folds (option group_pattern); duration from the files"
 #: The longest clip duration; :func:`audio_defaults` takes a shorter one from short recordings.
 AUDIO_DEFAULTS = {"duration": 4.0}
 OPTIONS = {"group_pattern": None}
