@@ -3,9 +3,10 @@
 Each data set is one module in this package that defines ``NAME`` (the command-line name),
 ``DESCRIPTION``, ``AUDIO_DEFAULTS`` (overrides of :data:`featurestore.audio.AUDIO_DEFAULTS`, e.g. the
 clip duration; a module may also define ``audio_defaults(clips)``, which returns them from the clip
-table, as ``folder`` and ``csv`` do for the duration), ``OPTIONS`` (its loader options with defaults) and ``load_table(root, **options)``,
-which returns a :class:`pandas.DataFrame` with the columns of :data:`REQUIRED_COLUMNS` (``path``
-absolute, ``fold`` an integer, its text, or missing) plus the data set's own columns. A module whose
+table, as ``folder`` and ``csv`` do for the duration), ``OPTIONS`` (its loader options with
+defaults) and ``load_table(root, **options)``, which returns a :class:`pandas.DataFrame` with the
+columns of :data:`REQUIRED_COLUMNS` (``path`` absolute, ``fold`` an integer, its text, or missing)
+plus the data set's own columns. A module whose
 required columns come from metadata columns of other names says so in ``SOURCE_COLUMNS`` (e.g.
 ``{"label": "category"}``), so that errors name the column the user wrote. Adding a data set touches
 one module; :func:`load_dataset` does the rest (metadata checks, missing files, identity, skipping).
