@@ -220,7 +220,10 @@ def cmd_datasets(args):
         options = ", ".join(f"{k}={v!r}" for k, v in module.OPTIONS.items()) or "-"
         audio = module.AUDIO_DEFAULTS
         if hasattr(module, "audio_defaults"):  # read from the files when the data set is loaded
-            audio = f"{audio} at most (the duration is the one that holds 95 % of the files whole, 1 s or more)"
+            from featurestore.datasets._clip_length import COVERED, SHORTEST
+
+            audio = (f"{audio} at most (the duration is the one that holds {COVERED * 100:g} % of the files whole, "
+                     f"{SHORTEST:g} s or more)")
         print(f"{name:14s} {module.DESCRIPTION}\n{'':14s} audio defaults {audio}; options: {options}")
 
 

@@ -130,6 +130,7 @@ def _write_silence(path, seconds, sr=8000):
     ([0.3] * 18 + [0.62, 2.5], 1.0),       # short clips: the shortest duration
     ([1.2] * 19 + [9.0], 1.5),             # 95 % hold whole, rounded up to 0.5 s; the one long file is cut
     ([1.0] * 20, 1.0),                     # exactly a multiple of 0.5 s is kept
+    ([1.5] * 20, 1.5),                     # (above the shortest duration too)
     ([3.0] * 10 + [4.6] * 10, 4.0),        # never longer than the fixed 4 s of before
 ])
 def test_folder_and_csv_take_the_duration_from_their_files(tmp_path, lengths, expected):
