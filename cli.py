@@ -613,7 +613,7 @@ GRID_EXAMPLES = """  cli.py grid --estimator lstm                       # its de
 
 CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator svm --refit                 # also fit on all clips: model.joblib for `predict`
-  cli.py cv --estimator lstm --params hidden_size=150 --params pooling=mean
+  cli.py cv --estimator lstm --params hidden_size=150 --params pooling=last
   cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K
   cli.py cv --estimator cnn --params balanced_batches=true --track tensorboard"""
 

@@ -176,6 +176,22 @@ def test_recurrent_cell_is_the_class_s():
         tiny("lstm", module__cell="gru").fit(X, y)
 
 
+@pytest.mark.parametrize("name", ["lstm", "blstm"])
+def test_recurrent_nets_classify_from_the_mean_output_by_default(name):
+    X, y = noise(name)
+    net = tiny(name).fit(X, y)
+    module = net.module_.eval()
+    x = torch.as_tensor(X[:4])
+    output, (hidden, _) = module.rnn(x)
+    with torch.no_grad():
+        assert net.pooling == "mean" and module.pooling == "mean"
+        torch.testing.assert_close(module(x), module.head(output.mean(dim=1)), rtol=1e-6, atol=1e-6)
+        module.pooling = "last"  # each direction's final hidden state, in place of the mean
+        last = torch.cat(list(hidden[-2:] if module.rnn.bidirectional else hidden[-1:]), dim=1)
+        torch.testing.assert_close(module(x), module.head(last), rtol=1e-6, atol=1e-6)
+        assert not torch.allclose(module.head(last), module.head(output.mean(dim=1)))
+
+
 def test_unfitted_net_raises_not_fitted():
     with pytest.raises(NotFittedError):
         tiny("lstm").predict(np.zeros((2, 20, 13), dtype=np.float32))
