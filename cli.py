@@ -741,9 +741,10 @@ def build_parser(config=None):
                                         "svm, the deep default and lstm, see `pipelines.build.DEFAULT_ENSEMBLE`)")
     p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft",
                    help="soft or hard voting, or stacking (default soft)")
-    p.add_argument("--calibrate", choices=["temperature", "none"], default="temperature",
-                   help="soft vote: temperature-scale the nets' probabilities on inner splits of each training "
-                        "set (default temperature; the svm is Platt-scaled already)")
+    p.add_argument("--calibrate", choices=["validation", "temperature", "none"], default="validation",
+                   help="soft vote: temperature-scale the nets' probabilities, each on its own validation split "
+                        "(validation, the default: no extra fit) or on two inner splits of each training set "
+                        "(temperature: two more fits per net), or not (none); the svm is Platt-scaled already")
     p.add_argument("--refit", action="store_true",
                    help="also fit the ensemble on all clips and save model.joblib (default: scores only)")
     add_experiment_args(p)

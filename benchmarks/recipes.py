@@ -21,8 +21,10 @@ the CPU time of that fold (fit and predict; features are computed before, once p
   nets with their defaults, the same way;
 - ``ensemble: soft svm+cnn+lstm`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default ensemble
   (what ``cli.py ensemble`` runs), each member fitted with the groups of its training clips, its
-  nets temperature-scaled, and once without calibration (``uncalibrated``). Its rows also give
-  ``log_loss`` (of the out-of-fold probabilities), where calibration shows; accuracy hardly moves.
+  nets temperature-scaled on their own validation splits; and again with each other calibration of
+  :data:`pipelines.build.CALIBRATIONS` (``temperature``: on two inner fits of each training set;
+  ``none``). Its rows also give ``log_loss`` (of the out-of-fold probabilities), where calibration
+  shows.
 
 A data set whose files are absent is skipped with a message. The data under ``../shared`` is
 for measuring only; nothing in the project depends on it. The table is printed and written to
@@ -49,8 +51,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from featurestore import FeatureStore, extract, load_dataset  # noqa: E402
-from pipelines.build import (DEEP_DEFAULT, DEFAULT_ENSEMBLE, clips_in, feature_params_for, is_torch_net,  # noqa: E402
-                             make_ensemble, make_pipeline, model_of)
+from pipelines.build import (CALIBRATIONS, DEEP_DEFAULT, DEFAULT_ENSEMBLE, clips_in,  # noqa: E402
+                             feature_params_for, is_torch_net, make_ensemble, make_pipeline, model_of)
 from pipelines.evaluate import cross_validate  # noqa: E402
 from pipelines.splits import ClipSplitter  # noqa: E402
 
@@ -272,14 +274,17 @@ def toolkit_folds(name, params, dataset, store, folds=None):
     return _cv_folds(pipeline, clips, folds)[0]
 
 
-def ensemble_folds(dataset, store, folds=None, calibrate=True):
-    """Per-fold rows of the default ensemble (soft vote; nets temperature-scaled when ``calibrate``),
-    and of each of its members as fitted inside it: ``(rows, {member: rows})``."""
+def ensemble_folds(dataset, store, folds=None, calibration=CALIBRATIONS[0]):
+    """Per-fold rows of the default ensemble (soft vote; nets calibrated as ``calibration``, one of
+    :data:`pipelines.build.CALIBRATIONS`), and of each of its members as fitted inside it:
+    ``(rows, {member: rows})``."""
     sets = _features(DEFAULT_ENSEMBLE, dataset, store)
     clips = clips_in(dataset, *sets.values())
     members = [(name, make_pipeline(name, sets[name], run_settings={"random_state": 0})) for name in DEFAULT_ENSEMBLE]
-    nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))] if calibrate else []
-    return _cv_folds(make_ensemble(members, "soft", clips, calibrate=nets), clips, folds, DEFAULT_ENSEMBLE)
+    nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))] if calibration != "none" else []
+    model = make_ensemble(members, "soft", clips, calibrate=nets,
+                          calibration="temperature" if calibration == "temperature" else "validation")
+    return _cv_folds(model, clips, folds, DEFAULT_ENSEMBLE)
 
 
 def baseline_folds(features_fn, fold_fn, dataset, folds=None):
@@ -304,10 +309,12 @@ def recipes(dataset, store, folds=None):
            (PICZAK_BASELINE, lambda: baseline_folds(piczak_features, piczak_fold, dataset, folds))]
     out += [(row, lambda e=e, p=p: toolkit_folds(e, p, dataset, store, folds))
             for row, (e, p) in {**CLASSICAL, **DEEP}.items()]
-    for row, calibrate in ((ENSEMBLE, True), (f"{ENSEMBLE} (uncalibrated)", False)):
-        def run_ensemble(row=row, calibrate=calibrate):
-            rows, members = ensemble_folds(dataset, store, folds, calibrate)
-            if not calibrate:  # the same members' predictions as the calibrated one's: reported once
+    for calibration in CALIBRATIONS:
+        row = ENSEMBLE if calibration == CALIBRATIONS[0] else f"{ENSEMBLE} (calibration {calibration})"
+
+        def run_ensemble(row=row, calibration=calibration):
+            rows, members = ensemble_folds(dataset, store, folds, calibration)
+            if calibration != CALIBRATIONS[0]:  # the same members' predictions as the default's: reported once
                 return rows
             return {row: rows, **{f"{name} (in the ensemble)": member for name, member in members.items()}}
         out.append((row, run_ensemble))

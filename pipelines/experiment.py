@@ -159,7 +159,7 @@ class Experiment:
         self.reporter.done(folder, f"accuracy {result.mean('accuracy'):.3f} +/- {result.std('accuracy'):.3f}")
         return folder
 
-    def ensemble(self, names=None, *, method="soft", calibrate="temperature", refit=False):
+    def ensemble(self, names=None, *, method="soft", calibrate="validation", refit=False):
         """Cross-validate a voting or stacking ensemble of ``names``; returns the results folder.
 
         Parameters
@@ -168,9 +168,11 @@ class Experiment:
             Registry names of the members (default :data:`~pipelines.build.DEFAULT_ENSEMBLE`: the
             classical default ``svm``, the deep default :data:`~pipelines.build.DEEP_DEFAULT` and ``lstm``).
         method : {"soft", "hard", "stacking"}
-        calibrate : {"temperature", "none"}
-            For a soft vote: temperature-scale the probabilities of the torch nets among the members
-            (:func:`~pipelines.build.calibrated`; the svm is Platt-scaled already).
+        calibrate : {"validation", "temperature", "none"}
+            For a soft vote: temperature-scale the probabilities of the torch nets among the members,
+            each on its own validation split (``"validation"``) or on inner fits of each training set
+            (``"temperature"``, two more fits per net); see :func:`~pipelines.build.make_ensemble`.
+            The svm is Platt-scaled already.
         refit : bool
             Also fit the ensemble on all clips and save it as ``model.joblib`` (default: no model;
             the scores need only the fold fits).
@@ -202,7 +204,8 @@ class Experiment:
             sets.append(fs)
         clips = clips_in(self.dataset, *sets)
         nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))]
-        model = make_ensemble(members, method, clips, calibrate=nets if calibrate == "temperature" else ())
+        model = make_ensemble(members, method, clips, calibrate=() if calibrate == "none" else nets,
+                              calibration="temperature" if calibrate == "temperature" else "validation")
         result = cross_validate(model, clips, splitter=self._splitter(clips), n_jobs=self.n_jobs,
                                 progress=self.progress)
         self._release_workers()
@@ -430,7 +433,8 @@ class Experiment:
         return model
 
 
-#: The demo's ensemble: the default one, whose members (``svm`` and the deep default) are scored inside it.
+#: The demo's ensemble: the default one, whose members (``svm``, the deep default and ``lstm``) are scored
+#: inside it.
 DEMO_ENSEMBLE = DEFAULT_ENSEMBLE
 
 DEMO_MODELS = (
@@ -449,7 +453,8 @@ DEMO_SCORES_NOTE = (
     "inner cross-validation inside each training fold, so its score is nested by construction; the nets "
     "train with fixed defaults (their validation split comes from the training folds). The ensemble's "
     "members are those fitted inside each fold's ensemble, scored in the same folds, not trained again; "
-    "its nets' probabilities are temperature-scaled on inner splits of the training folds.")
+    "its nets' probabilities are temperature-scaled on their own validation splits, held out of the training "
+    "folds.")
 
 
 def run_demo(*, store, n_jobs=1, progress=False, output=None, reporter=None):

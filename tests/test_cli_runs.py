@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cli import DEFAULT_N_JOBS, PrintReporter, build_parser, main
+from pipelines.build import CALIBRATIONS
 from pipelines.compare import find_runs, run_labels
 from pipelines.experiment import DEMO_MODELS
 from pipelines.reporter import Reporter
@@ -152,6 +153,11 @@ def subcommands():
 def test_every_command_has_examples(name):
     parser = subcommands()[1][name]
     assert f"cli.py {name}" in parser.format_help().split("examples:")[1]
+
+
+def test_ensemble_offers_the_calibrations_the_experiment_takes():
+    (action,) = [a for a in subcommands()[1]["ensemble"]._actions if a.dest == "calibrate"]
+    assert tuple(action.choices) == CALIBRATIONS and action.default == CALIBRATIONS[0] == "validation"
 
 
 def test_help_says_what_the_demo_does_and_one_n_jobs_default():

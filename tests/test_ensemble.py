@@ -3,15 +3,17 @@
 import json
 from fractions import Fraction
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
+import estimators
 from featurestore import load_dataset
 from featurestore.errors import ParameterError
-from pipelines.build import DEEP_DEFAULT, DEFAULT_ENSEMBLE, FoldGroupSplits, calibrated, make_ensemble
+from pipelines.build import DEEP_DEFAULT, DEFAULT_ENSEMBLE, FoldGroupSplits, calibrated, make_ensemble, model_of
 from pipelines.compare import ENSEMBLE_ROW, member_scores
 from pipelines.evaluate import cross_validate
 from pipelines.experiment import Experiment
@@ -94,6 +96,15 @@ def test_the_default_ensemble_is_svm_the_deep_default_and_lstm(experiment):
     assert "Members" in (folder / "summary.md").read_text()
 
 
+def test_the_ensembles_nets_fit_their_temperature_on_their_own_validation_split(experiment, one_torch_thread):
+    folder = experiment(max_epochs=2, folds=[1]).ensemble(["softmax", "lstm"], refit=True)
+    assert 'calibrate = "validation"' in (folder / "config.toml").read_text()
+    member = joblib.load(folder / "model.joblib")["model"].named_estimators_["lstm"]
+    net = model_of(member.pipeline_)
+    assert net.calibrate is True and net.temperature_ > 0
+    assert net.history[-1, "temperature"] == net.temperature_  # fitted once, at the end of the net's own fit
+
+
 def test_an_ensemble_refits_when_asked(experiment):
     folder = experiment().ensemble(["softmax", "svm"], refit=True)
     assert (folder / "model.joblib").is_file() and json.loads((folder / "run.json").read_text())["model_saved"]
@@ -132,11 +143,29 @@ def test_members_are_scored_by_what_the_fitted_members_predict(clips):
 def test_soft_voting_calibrates_only_the_members_it_is_told_and_keeps_their_predictions(clips):
     truth = dict(zip(clips["clip_id"], clips["label"]))
     members = [("a", Spy(name="a", truth=truth, right=set(clips["clip_id"]))), ("b", Spy(name="b", truth=truth))]
-    vote = make_ensemble(members, "soft", clips, calibrate=["b"])
+    vote = make_ensemble(members, "soft", clips, calibrate=["b"], calibration="temperature")
     assert [type(est).__name__ for _, est in vote.estimators] == ["Spy", "CalibratedClassifierCV"]
     assert make_ensemble(members, "hard", clips, calibrate=["b"]).estimators == members  # labels only
     with pytest.raises(ValueError, match=r"\['c'\]"):
         make_ensemble(members, "soft", clips, calibrate=["c"])
+    with pytest.raises(ValueError, match="calibration='platt' must be 'validation' or 'temperature'"):
+        make_ensemble(members, "soft", clips, calibrate=["b"], calibration="platt")
+
+
+def test_soft_voting_calibrates_a_net_on_its_own_validation_split_by_default(clips):
+    net = estimators.build("lstm", max_epochs=1)
+    members = [("net", Pipeline([("model", net)])), ("spy", Spy())]
+    vote = make_ensemble(members, "soft", clips, calibrate=["net"])
+    member = vote.estimators[0][1].pipeline  # in a GroupedMember: the net takes its clips' groups
+    assert member.named_steps["model"].calibrate is True
+    assert net.calibrate is False  # the member is a clone: the caller's pipeline is left as it was
+    assert make_ensemble(members, "soft", clips).estimators[0][1].pipeline.named_steps["model"].calibrate is False
+    with pytest.raises(ValueError, match="member 'spy' \\(Spy\\) has no validation split to calibrate on"):
+        make_ensemble(members, "soft", clips, calibrate=["spy"])
+    members[0][1].set_params(model__valid_fraction=None)
+    with pytest.raises(ValueError, match="member 'net' holds out no validation split \\(valid_fraction=None\\)"):
+        make_ensemble(members, "soft", clips, calibrate=["net"])
+
 
 
 def test_calibration_splits_keep_folds_together_and_never_reach_the_test_fold(clips):
@@ -171,7 +200,8 @@ class GroupSpy(ClassifierMixin, BaseEstimator):
 def test_every_member_fit_gets_the_groups_of_its_own_training_clips(clips, method, calibrate):
     SEEN.clear()
     members = [("a", Pipeline([("model", GroupSpy())])), ("b", Spy(truth=dict(zip(clips["clip_id"], clips["label"]))))]
-    cross_validate(make_ensemble(members, method, clips, calibrate=calibrate), clips, progress=False)
+    cross_validate(make_ensemble(members, method, clips, calibrate=calibrate, calibration="temperature"), clips,
+                   progress=False)
     group_of = dict(zip(clips["clip_id"], clips["group"]))
     fits = [(X, groups) for name, X, groups in SEEN if name == "groups"]
     assert len(fits) == 3 * {"soft": 1 + 2 * len(calibrate), "hard": 1, "stacking": 3}[method]
