@@ -341,6 +341,10 @@ class GroupedMember(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self.pipeline_.predict_proba(X)
 
 
+_OTHER_CALIBRATIONS = ("calibrate it on inner fits (calibration='temperature', `--calibrate temperature`) "
+                       "or not at all")
+
+
 def validation_calibrated(pipeline, name):
     """A clone of ``pipeline`` whose torch net fits a temperature on its own validation split.
 
@@ -370,11 +374,10 @@ def validation_calibrated(pipeline, name):
     params = model.get_params(deep=False)
     if "calibrate" not in params:
         raise ValueError(f"member {name!r} ({type(model).__name__}) has no validation split to calibrate "
-                         "on; only torch nets do: use calibration 'temperature' or 'none'")
+                         f"on (only torch nets hold one out): {_OTHER_CALIBRATIONS}")
     if not params.get("valid_fraction") and params.get("train_split") is None:
         raise ValueError(f"member {name!r} holds out no validation split (valid_fraction="
-                         f"{params.get('valid_fraction')!r}) to calibrate on: use calibration 'temperature' "
-                         "or 'none'")
+                         f"{params.get('valid_fraction')!r}) to calibrate on: {_OTHER_CALIBRATIONS}")
     model.set_params(calibrate=True)
     return pipeline
 
