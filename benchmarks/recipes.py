@@ -281,9 +281,8 @@ def ensemble_folds(dataset, store, folds=None, calibration=CALIBRATIONS[0]):
     sets = _features(DEFAULT_ENSEMBLE, dataset, store)
     clips = clips_in(dataset, *sets.values())
     members = [(name, make_pipeline(name, sets[name], run_settings={"random_state": 0})) for name in DEFAULT_ENSEMBLE]
-    nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))] if calibration != "none" else []
-    model = make_ensemble(members, "soft", clips, calibrate=nets,
-                          calibration="temperature" if calibration == "temperature" else "validation")
+    nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))]
+    model = make_ensemble(members, "soft", clips, calibrate=nets, calibration=calibration)
     return _cv_folds(model, clips, folds, DEFAULT_ENSEMBLE)
 
 

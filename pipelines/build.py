@@ -255,15 +255,16 @@ def make_ensemble(members, method, clips, *, splitter=None, calibrate=(), calibr
         a net's softmax may be far more or less confident than the SVM's Platt-scaled probabilities,
         and would outvote it or be outvoted. Ignored by hard voting (labels only) and stacking (its
         final estimator learns how far to trust each member).
-    calibration : {"validation", "temperature"}
-        How: ``"validation"`` sets the member net's ``calibrate=True`` (:func:`validation_calibrated`:
-        a temperature fitted on the validation split that the net holds out for early stopping, at
-        no extra fit); ``"temperature"`` fits it on the out-of-fold probabilities of
-        ``calibration_splits`` inner fits (:func:`calibrated`). Either way the member's predicted
-        class stays its own. Measured soft votes of svm, cnn and lstm (5-6 grouped folds, 1 torch
-        thread), validation against temperature: demo 0.762 against 0.734, drum kits 0.795 against
-        0.787, spoken digits 0.785 against 0.767, for a third of the nets' fits (see the README's
-        measured section).
+    calibration : {"validation", "temperature", "none"}
+        How (one of :data:`CALIBRATIONS`): ``"validation"`` sets the member net's
+        ``calibrate=True`` (:func:`validation_calibrated`: a temperature fitted on the validation
+        split that the net holds out for early stopping, at no extra fit); ``"temperature"`` fits it
+        on the out-of-fold probabilities of ``calibration_splits`` inner fits (:func:`calibrated`);
+        ``"none"`` leaves every member's probabilities as they are. The member's predicted class
+        stays its own. Measured soft votes of svm, cnn and lstm (5-6 grouped folds, 1 torch thread),
+        validation against temperature: demo 0.762 against 0.734, drum kits 0.795 against 0.787,
+        spoken digits 0.785 against 0.767, for a third of the nets' fits (see the README's measured
+        section).
     calibration_splits : int
         Inner splits of ``calibration="temperature"`` (see :func:`calibrated`).
 
@@ -276,8 +277,8 @@ def make_ensemble(members, method, clips, *, splitter=None, calibrate=(), calibr
     unknown = set(calibrate) - {name for name, _ in members}
     if unknown:
         raise ValueError(f"calibrate names {sorted(unknown)}, which are not members {[n for n, _ in members]}")
-    if calibration not in ("validation", "temperature"):
-        raise ValueError(f"calibration={calibration!r} must be 'validation' or 'temperature'")
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"calibration={calibration!r} must be one of {', '.join(CALIBRATIONS)}")
     if method == "soft" and calibration == "validation":  # set on the net before any wrapping
         members = [(name, validation_calibrated(pipeline, name) if name in calibrate else pipeline)
                    for name, pipeline in members]
@@ -341,8 +342,7 @@ class GroupedMember(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self.pipeline_.predict_proba(X)
 
 
-_OTHER_CALIBRATIONS = ("calibrate it on inner fits (calibration='temperature', `--calibrate temperature`) "
-                       "or not at all")
+_OTHER_CALIBRATIONS = "calibrate it on inner fits (calibration='temperature') or not at all (calibration='none')"
 
 
 def validation_calibrated(pipeline, name):

@@ -204,8 +204,7 @@ class Experiment:
             sets.append(fs)
         clips = clips_in(self.dataset, *sets)
         nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))]
-        model = make_ensemble(members, method, clips, calibrate=() if calibrate == "none" else nets,
-                              calibration="temperature" if calibrate == "temperature" else "validation")
+        model = make_ensemble(members, method, clips, calibrate=nets, calibration=calibrate)
         result = cross_validate(model, clips, splitter=self._splitter(clips), n_jobs=self.n_jobs,
                                 progress=self.progress)
         self._release_workers()

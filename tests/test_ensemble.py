@@ -148,7 +148,8 @@ def test_soft_voting_calibrates_only_the_members_it_is_told_and_keeps_their_pred
     assert make_ensemble(members, "hard", clips, calibrate=["b"]).estimators == members  # labels only
     with pytest.raises(ValueError, match=r"\['c'\]"):
         make_ensemble(members, "soft", clips, calibrate=["c"])
-    with pytest.raises(ValueError, match="calibration='platt' must be 'validation' or 'temperature'"):
+    assert make_ensemble(members, "soft", clips, calibrate=["b"], calibration="none").estimators == members
+    with pytest.raises(ValueError, match="calibration='platt' must be one of validation, temperature, none"):
         make_ensemble(members, "soft", clips, calibrate=["b"], calibration="platt")
 
 
@@ -165,7 +166,6 @@ def test_soft_voting_calibrates_a_net_on_its_own_validation_split_by_default(cli
     members[0][1].set_params(model__valid_fraction=None)
     with pytest.raises(ValueError, match="member 'net' holds out no validation split \\(valid_fraction=None\\)"):
         make_ensemble(members, "soft", clips, calibrate=["net"])
-
 
 
 def test_calibration_splits_keep_folds_together_and_never_reach_the_test_fold(clips):
