@@ -371,13 +371,14 @@ def validation_calibrated(pipeline, name):
     """
     pipeline = clone(pipeline)
     model = model_of(pipeline) if isinstance(pipeline, Pipeline) else pipeline
-    params = model.get_params(deep=False)
-    if "calibrate" not in params:
+    # the net's own rule for whether it holds a validation split out (TorchClassifier._validates)
+    validates = getattr(model, "_validates", None)
+    if validates is None or "calibrate" not in model.get_params(deep=False):
         raise ValueError(f"member {name!r} ({type(model).__name__}) has no validation split to calibrate "
                          f"on (only torch nets hold one out): {_OTHER_CALIBRATIONS}")
-    if not params.get("valid_fraction") and params.get("train_split") is None:
+    if not validates():
         raise ValueError(f"member {name!r} holds out no validation split (valid_fraction="
-                         f"{params.get('valid_fraction')!r}) to calibrate on: {_OTHER_CALIBRATIONS}")
+                         f"{model.valid_fraction!r}) to calibrate on: {_OTHER_CALIBRATIONS}")
     model.set_params(calibrate=True)
     return pipeline
 
