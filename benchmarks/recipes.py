@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from featurestore import FeatureStore, extract, load_dataset  # noqa: E402
 from pipelines.build import (CALIBRATIONS, DEEP_DEFAULT, DEFAULT_ENSEMBLE, clips_in,  # noqa: E402
                              feature_params_for, is_torch_net, make_ensemble, make_pipeline, model_of)
-from pipelines.evaluate import cross_validate  # noqa: E402
+from pipelines.evaluate import METRICS, cross_validate  # noqa: E402
 from pipelines.splits import ClipSplitter  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared of the checkout
@@ -225,10 +225,10 @@ def piczak_fold(images, y, train, test, *, seed=0, **overrides):
 
 # ---------------------------------------------------------------- runs
 def _row(fold, y_true, prediction, cpu, proba=None, classes=None):
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
+    from sklearn.metrics import log_loss
 
-    row = {"fold": fold, "accuracy": accuracy_score(y_true, prediction),
-           "balanced_accuracy": balanced_accuracy_score(y_true, prediction), "cpu_s": cpu}
+    row = {"fold": fold, "accuracy": METRICS["accuracy"](y_true, prediction),
+           "balanced_accuracy": METRICS["balanced_accuracy"](y_true, prediction), "cpu_s": cpu}
     if proba is not None:
         # the proba_<class> columns name the classes as text
         row["log_loss"] = log_loss(np.asarray(y_true).astype(str), proba, labels=classes)

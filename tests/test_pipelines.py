@@ -1,5 +1,7 @@
 """Pipelines on stored features: loading, the data set's folds, leakage guard, grid search, ensembles."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -193,3 +195,15 @@ def test_waveform_models_get_the_sample_rate_of_their_feature_set(urbansound_roo
     segmented = make_pipeline("mstnet", raw, segment_window=2000)
     assert segmented.get_params()["model__estimator__sr"] == 8000
     assert "model__sr" not in make_pipeline("svm", raw).get_params()
+
+
+def test_balanced_accuracy_of_a_fold_without_a_class_is_the_mean_recall_of_its_classes():
+    from pipelines.evaluate import METRICS
+
+    # a grouped test fold holds no "rain", which the model still predicts once
+    y_true = ["dog", "dog", "siren", "siren"]
+    y_pred = ["dog", "rain", "siren", "siren"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's "classes not in y_true" would fail here
+        score = METRICS["balanced_accuracy"](y_true, y_pred)
+    assert score == pytest.approx((0.5 + 1.0) / 2, abs=1e-12)
