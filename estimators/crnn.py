@@ -11,7 +11,13 @@ combining it with the LSTM (``module__mode``):
     cell states (through a linear layer and tanh); the LSTM then runs over the input's frames
     (the ``C * F`` values of each time step).
 
-The clip is classified from the LSTM's final hidden state.
+The clip is classified from the mean of the LSTM's outputs over time (``pooling="mean"``, the
+default) or from its final hidden state (``pooling="last"``). The mean is the default because the
+last step of a clip padded to a fixed length is often silence; measured with the default
+``"sequence"`` mode on ``benchmarks/recipes.py``'s data sets (5-6 grouped folds, seed 0, one
+torch thread), the mean scored 0.647 against 0.369 on the demo, 0.670 over the drum kits' 5 folds
+(0.753 and 0.562 on folds 1 and 2 against the last step's 0.325 and 0.476) and 0.794 against 0.716
+on the spoken digits, where the ``cnn`` scores 0.778.
 """
 
 import torch
@@ -46,16 +52,21 @@ class CRNN(nn.Module):
         The LSTM's.
     dropout : float, default=0.3
         Before the output layer.
+    pooling : {"mean", "last"}, default="mean"
+        Classify from the mean of the LSTM's outputs over time or from its final hidden state.
     """
 
     input_kinds = ("image",)
 
     def __init__(self, input_shape, n_classes, *, mode="sequence", channels=(16, 32),
-                 hidden_size=64, dropout=0.3):
+                 hidden_size=64, dropout=0.3, pooling="mean"):
         super().__init__()
         if mode not in ("sequence", "init_state"):
             raise ValueError(f"mode={mode!r} must be 'sequence' or 'init_state'")
+        if pooling not in ("mean", "last"):
+            raise ValueError(f"pooling={pooling!r} must be 'mean' or 'last'")
         self.mode = mode
+        self.pooling = pooling
         in_channels, n_bins, _ = input_shape
         stages = []
         for i, out_channels in enumerate(channels):
@@ -79,13 +90,14 @@ class CRNN(nn.Module):
         maps = self.cnn(x)  # (N, channels, F', T')
         if self.mode == "sequence":
             frames = maps.flatten(1, 2).transpose(1, 2)  # (N, T', channels * F')
-            _, (hidden, _) = self.lstm(frames)
+            outputs, (hidden, _) = self.lstm(frames)
         else:
             h0, c0 = torch.tanh(self.init_state(maps.mean(dim=(2, 3)))).chunk(2, dim=1)
             frames = x.flatten(1, 2).transpose(1, 2)  # (N, T, C * F)
-            _, (hidden, _) = self.lstm(frames, (h0.unsqueeze(0).contiguous(),
-                                                c0.unsqueeze(0).contiguous()))
-        return self.head(hidden[-1])
+            outputs, (hidden, _) = self.lstm(frames, (h0.unsqueeze(0).contiguous(),
+                                                      c0.unsqueeze(0).contiguous()))
+        # outputs: (N, T', hidden_size); hidden[-1]: (N, hidden_size), the last step's
+        return self.head(outputs.mean(dim=1) if self.pooling == "mean" else hidden[-1])
 
 
 class CRNNClassifier(SpectrogramNetClassifier):
@@ -101,6 +113,8 @@ class CRNNClassifier(SpectrogramNetClassifier):
         The LSTM's.
     dropout : float, default=0.3
         Before the output layer.
+    pooling : {"mean", "last"}, default="mean"
+        Classify from the mean of the LSTM's outputs over time or from its final hidden state.
 
     Other Parameters
     ----------------
@@ -112,12 +126,13 @@ class CRNNClassifier(SpectrogramNetClassifier):
         accuracy), and skorch's ``optimizer__*``, ``callbacks__*``, ...
     """
 
-    module_params = ("mode", "channels", "hidden_size", "dropout")
+    module_params = ("mode", "channels", "hidden_size", "dropout", "pooling")
 
     def __init__(self, module=CRNN, *, mode="sequence", channels=(16, 32), hidden_size=64, dropout=0.3,
-                 **kwargs):
+                 pooling="mean", **kwargs):
         super().__init__(module, **kwargs)
         self.mode = mode
         self.channels = channels
         self.hidden_size = hidden_size
         self.dropout = dropout
+        self.pooling = pooling

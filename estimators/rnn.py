@@ -13,6 +13,14 @@ because it scored better on every real data set measured (an LSTM over MFCC fram
 grouped folds of ``benchmarks/recipes.py``'s data sets, mean accuracy over seeds 0-2 against
 seeds 0-1 of the last step: demo 0.628 against 0.567, drum kits 0.710 against 0.647, spoken
 digits 0.586 against 0.478): the last step of a clip padded to a fixed length is often silence.
+
+The default input is a frame of 40 MFCCs and their first and second deltas (``mfcc`` with
+``deltas=2``: 120 values per frame), the feature set of the classical defaults, so that an
+ensemble of svm and lstm extracts it once. The deltas lifted the LSTM on every real data set
+measured (same folds, mean pooling, mean accuracy over seeds 0-2 against the 40 MFCCs alone):
+demo 0.658 against 0.628, drum kits 0.756 against 0.710, spoken digits 0.666 against 0.586. With
+seed 0, the bidirectional LSTM scored 0.637 against 0.631 (demo) and 0.785 against 0.692 (drum
+kits), the GRU 0.644 against 0.656 and 0.766 against 0.748.
 """
 
 import torch
@@ -23,7 +31,7 @@ from estimators._torch import TorchClassifier
 SPEC_DEFAULTS = {  # what the four entries below share
     "input": "sequence",
     "feature": "mfcc",
-    "feature_params": {},
+    "feature_params": {"deltas": 2},  # 40 MFCCs + deltas + second deltas per frame (see the module)
     "param_grid": {"hidden_size": [50, 150], "pooling": ["mean", "last"]},
     "test_params": {"max_epochs": 2, "hidden_size": 8, "dense_size": 8},
     "test_shape": (20, 13),

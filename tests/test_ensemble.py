@@ -13,7 +13,8 @@ from sklearn.pipeline import Pipeline
 import estimators
 from featurestore import load_dataset
 from featurestore.errors import ParameterError
-from pipelines.build import DEEP_DEFAULT, DEFAULT_ENSEMBLE, FoldGroupSplits, calibrated, make_ensemble, model_of
+from pipelines.build import (DEEP_DEFAULT, DEFAULT_ENSEMBLE, FoldGroupSplits, calibrated, feature_params_for,
+                             make_ensemble, model_of)
 from pipelines.compare import ENSEMBLE_ROW, member_scores
 from pipelines.evaluate import cross_validate
 from pipelines.experiment import Experiment
@@ -94,6 +95,12 @@ def test_the_default_ensemble_is_svm_the_deep_default_and_lstm(experiment):
     assert list(members["model"]) == ["svm", DEEP_DEFAULT, "lstm", ENSEMBLE_ROW] and set(members["fold"]) == {1}
     assert members.loc[3, "accuracy"] == run["mean_accuracy"]  # the ensemble's row is its headline score
     assert "Members" in (folder / "summary.md").read_text()
+
+
+def test_the_default_ensembles_svm_and_lstm_read_one_feature_set():
+    # 40 MFCCs with deltas and second deltas: summarised over time for the svm, frame by frame
+    # for the lstm; the ensemble extracts the set once
+    assert feature_params_for("lstm") == feature_params_for("svm") == ("mfcc", {"deltas": 2})
 
 
 def test_the_ensembles_nets_fit_their_temperature_on_their_own_validation_split(experiment, one_torch_thread):

@@ -192,6 +192,33 @@ def test_recurrent_nets_classify_from_the_mean_output_by_default(name):
         assert not torch.allclose(module.head(last), module.head(output.mean(dim=1)))
 
 
+@pytest.mark.parametrize("mode", ["sequence", "init_state"])
+def test_crnn_classifies_from_the_mean_lstm_output_by_default(mode):
+    X, y = noise("crnn")
+    net = tiny("crnn", mode=mode).fit(X, y)
+    module = net.module_.eval()
+    x = torch.as_tensor(X[:4])
+    with torch.no_grad():
+        maps = module.cnn(x)
+        if mode == "sequence":
+            output, (hidden, _) = module.lstm(maps.flatten(1, 2).transpose(1, 2))
+        else:
+            h0, c0 = torch.tanh(module.init_state(maps.mean(dim=(2, 3)))).chunk(2, dim=1)
+            output, (hidden, _) = module.lstm(x.flatten(1, 2).transpose(1, 2),
+                                              (h0.unsqueeze(0).contiguous(), c0.unsqueeze(0).contiguous()))
+        assert net.pooling == "mean" and module.pooling == "mean"
+        torch.testing.assert_close(module(x), module.head(output.mean(dim=1)), rtol=1e-6, atol=1e-6)
+        module.pooling = "last"
+        torch.testing.assert_close(module(x), module.head(hidden[-1]), rtol=1e-6, atol=1e-6)
+        assert not torch.allclose(module.head(hidden[-1]), module.head(output.mean(dim=1)))
+
+
+def test_crnn_rejects_an_unknown_pooling():
+    X, y = noise("crnn")
+    with pytest.raises(ValueError, match="pooling='max' must be 'mean' or 'last'"):
+        tiny("crnn", pooling="max").fit(X, y)
+
+
 def test_unfitted_net_raises_not_fitted():
     with pytest.raises(NotFittedError):
         tiny("lstm").predict(np.zeros((2, 20, 13), dtype=np.float32))
