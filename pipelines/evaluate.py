@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from pipelines.segments import SegmentClassifier
 from pipelines.splits import ClipSplitter
 
+
 def _balanced_accuracy(y_true, y_pred):
     """The mean recall over the classes in ``y_true`` (:func:`~sklearn.metrics.balanced_accuracy_score`).
 
