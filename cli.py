@@ -587,8 +587,9 @@ parameter names (--param-grid, --params):
   once with a close match.
 
 defaults: the grid is the estimator's own (`cli.py estimators`); torch nets train for their
-  max_epochs (20) unless --max-epochs (the spectrogram nets' recipe: up to 60, cnn6 20, with early
-  stopping on the validation accuracy); the seed is 0; every fold is a test fold once."""
+  max_epochs (20) unless --max-epochs (the spectrogram nets' recipe: 60, cnn6 20, on every training
+  clip; --params valid_fraction=0.2 adds early stopping on the validation accuracy); the seed is 0;
+  every fold is a test fold once."""
 
 DEMO_EXAMPLES = """  cli.py demo                              # what `make demo` runs: a few minutes on 2 cores
   cli.py demo --n-jobs 2 --no-progress     # two fits at once
@@ -617,7 +618,7 @@ CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K
   cli.py cv --estimator cnn --params balanced_batches=true --track tensorboard"""
 
-ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + cnn + lstm, soft vote, nets calibrated
+ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + cnn + lstm, soft vote, the lstm calibrated
   cli.py ensemble --estimators svm,piczak,lstm
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
 
@@ -743,8 +744,10 @@ def build_parser(config=None):
                    help="soft or hard voting, or stacking (default soft)")
     p.add_argument("--calibrate", choices=["validation", "temperature", "none"], default="validation",
                    help="soft vote: temperature-scale the nets' probabilities, each on its own validation split "
-                        "(validation, the default: no extra fit) or on two inner splits of each training set "
-                        "(temperature: two more fits per net), or not (none); the svm is Platt-scaled already")
+                        "(validation, the default: no extra fit; the nets that hold one out, such as the lstm, "
+                        "while the spectrogram nets train on every clip and vote as they are) or on two inner "
+                        "splits of each training set (temperature: two more fits per net), or not (none); the "
+                        "svm is Platt-scaled already")
     p.add_argument("--refit", action="store_true",
                    help="also fit the ensemble on all clips and save model.joblib (default: scores only)")
     add_experiment_args(p)

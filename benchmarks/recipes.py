@@ -20,8 +20,9 @@ the CPU time of that fold (fit and predict; features are computed before, once p
 - ``cnn``, ``cnn6``, ``crnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
   nets with their defaults, the same way;
 - ``ensemble: soft svm+cnn+lstm`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default ensemble
-  (what ``cli.py ensemble`` runs), each member fitted with the groups of its training clips, its
-  nets temperature-scaled on their own validation splits; and again with each other calibration of
+  (what ``cli.py ensemble`` runs), each member fitted with the groups of its training clips, the
+  lstm temperature-scaled on its own validation split (the cnn holds none out: it trains on every
+  clip and votes its softmax as it is); and again with each other calibration of
   :data:`pipelines.build.CALIBRATIONS` (``temperature``: on two inner fits of each training set;
   ``none``). Its rows also give ``log_loss`` (of the out-of-fold probabilities), where calibration
   shows.
@@ -52,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from featurestore import FeatureStore, extract, load_dataset  # noqa: E402
 from pipelines.build import (CALIBRATIONS, DEEP_DEFAULT, DEFAULT_ENSEMBLE, clips_in,  # noqa: E402
-                             feature_params_for, is_torch_net, make_ensemble, make_pipeline, model_of)
+                             feature_params_for, make_ensemble, make_pipeline, nets_to_calibrate)
 from pipelines.evaluate import METRICS, cross_validate  # noqa: E402
 from pipelines.splits import ClipSplitter  # noqa: E402
 
@@ -281,8 +282,8 @@ def ensemble_folds(dataset, store, folds=None, calibration=CALIBRATIONS[0]):
     sets = _features(DEFAULT_ENSEMBLE, dataset, store)
     clips = clips_in(dataset, *sets.values())
     members = [(name, make_pipeline(name, sets[name], run_settings={"random_state": 0})) for name in DEFAULT_ENSEMBLE]
-    nets = [name for name, pipeline in members if is_torch_net(model_of(pipeline))]
-    model = make_ensemble(members, "soft", clips, calibrate=nets, calibration=calibration)
+    model = make_ensemble(members, "soft", clips, calibrate=nets_to_calibrate(members, calibration),
+                          calibration=calibration)
     return _cv_folds(model, clips, folds, DEFAULT_ENSEMBLE)
 
 

@@ -14,7 +14,7 @@ import estimators
 from featurestore import load_dataset
 from featurestore.errors import ParameterError
 from pipelines.build import (DEEP_DEFAULT, DEFAULT_ENSEMBLE, FoldGroupSplits, calibrated, feature_params_for,
-                             make_ensemble, model_of)
+                             make_ensemble, model_of, nets_to_calibrate)
 from pipelines.compare import ENSEMBLE_ROW, member_scores
 from pipelines.evaluate import cross_validate
 from pipelines.experiment import Experiment
@@ -104,12 +104,15 @@ def test_the_default_ensembles_svm_and_lstm_read_one_feature_set():
 
 
 def test_the_ensembles_nets_fit_their_temperature_on_their_own_validation_split(experiment, one_torch_thread):
-    folder = experiment(max_epochs=2, folds=[1]).ensemble(["softmax", "lstm"], refit=True)
+    folder = experiment(max_epochs=2, folds=[1]).ensemble(["cnn", "lstm"], refit=True)
     assert 'calibrate = "validation"' in (folder / "config.toml").read_text()
-    member = joblib.load(folder / "model.joblib")["model"].named_estimators_["lstm"]
-    net = model_of(member.pipeline_)
+    members = joblib.load(folder / "model.joblib")["model"].named_estimators_
+    net = model_of(members["lstm"].pipeline_)
     assert net.calibrate is True and net.temperature_ > 0
     assert net.history[-1, "temperature"] == net.temperature_  # fitted once, at the end of the net's own fit
+    # the cnn holds no validation split out (the recipe trains on every clip): it votes its softmax as is
+    cnn = model_of(members["cnn"].pipeline_)
+    assert cnn.calibrate is False and not hasattr(cnn, "temperature_") and "valid_acc" not in cnn.history[-1]
 
 
 def test_an_ensemble_refits_when_asked(experiment):
@@ -173,6 +176,16 @@ def test_soft_voting_calibrates_a_net_on_its_own_validation_split_by_default(cli
     members[0][1].set_params(model__valid_fraction=None)
     with pytest.raises(ValueError, match="member 'net' holds out no validation split \\(valid_fraction=None\\)"):
         make_ensemble(members, "soft", clips, calibrate=["net"])
+
+
+def test_only_nets_with_a_validation_split_calibrate_on_one():
+    members = [("svm", Pipeline([("model", estimators.build("svm"))])),
+               ("cnn", Pipeline([("model", estimators.build("cnn"))])),  # the recipe: every clip trains
+               ("lstm", Pipeline([("model", estimators.build("lstm"))])),
+               ("held", Pipeline([("model", estimators.build("cnn", valid_fraction=0.2))]))]
+    assert nets_to_calibrate(members, "validation") == ["lstm", "held"]
+    assert nets_to_calibrate(members, "temperature") == ["cnn", "lstm", "held"]  # inner fits: any net
+    assert nets_to_calibrate(members, "none") == []
 
 
 def test_calibration_splits_keep_folds_together_and_never_reach_the_test_fold(clips):

@@ -212,6 +212,7 @@ def test_spectrogram_nets_default_to_the_recipe(name):
     assert (params["optimizer"], params["lr_schedule"], params["label_smoothing"], params["monitor"]) \
         == ("adamw", "warmup_cosine", 0.1, "valid_acc")
     assert params["batch_augment"] is RECIPE_AUGMENT and params["min_epochs"] == 10
+    assert params["valid_fraction"] is None  # every training clip, the whole schedule
 
 
 def test_recipe_specific_defaults():
@@ -220,12 +221,12 @@ def test_recipe_specific_defaults():
     assert (estimators.build("cnn6").crop, estimators.build("cnn6").max_epochs) == (128, 20)
     for name in ("lstm", "transformer", "mstnet"):  # sequence and waveform nets keep the plain ones
         params = estimators.build(name).get_params()
-        assert (params["optimizer"], params["lr_schedule"], params["monitor"], params["crop"]) \
-            == ("adam", None, "valid_loss", None)
+        assert (params["optimizer"], params["lr_schedule"], params["monitor"], params["crop"], params["valid_fraction"]) \
+            == ("adam", None, "valid_loss", None, 0.2)
 
 
 OFF = {"optimizer": "adam", "lr_schedule": None, "label_smoothing": 0.0, "batch_augment": None,
-       "monitor": "valid_loss", "min_epochs": 1, "crop": None}
+       "valid_fraction": 0.2, "monitor": "valid_loss", "min_epochs": 1, "crop": None}
 
 
 def test_every_part_switches_off():
@@ -237,8 +238,12 @@ def test_every_part_switches_off():
     assert type(callbacks["early_stopping"]) is EarlyStopping and callbacks["early_stopping"].monitor == "valid_loss"
     assert net.get_params(deep=False)["batch_augment"] is None
     on = tiny("piczak").fit(X, y)
-    assert isinstance(dict(on.callbacks_)["early_stopping"], PhasedEarlyStopping)
     assert type(on.optimizer_) is torch.optim.AdamW and on.criterion_.label_smoothing == 0.1
+    # by default every clip trains, for every epoch: no validation split, nothing stops the schedule
+    assert "early_stopping" not in dict(on.callbacks_) and len(on.history) == on.max_epochs
+    assert "valid_acc" not in on.history[-1]
+    validated = tiny("piczak", valid_fraction=0.2).fit(X, y)
+    assert isinstance(dict(validated.callbacks_)["early_stopping"], PhasedEarlyStopping)
 
 
 def test_a_grid_switches_parts_off_and_get_params_stays_as_set():

@@ -184,8 +184,9 @@ def fit_predict(fs, clips, *, streaming, estimator="cnn", **params):
 
 def test_streamed_training_is_the_in_memory_fit_with_one_batch(mel, one_torch_thread):
     clips, fs = mel
-    # one batch per epoch and no per-position randomness (dropout, masks, mixup): batch order cannot matter
-    params = {"batch_size": 64, "dropout": 0.0, "batch_augment": None}
+    # one batch per epoch and no per-position randomness (dropout, masks, mixup): batch order cannot matter;
+    # a validation split, which the recipe holds out only when asked, streamed too
+    params = {"batch_size": 64, "dropout": 0.0, "batch_augment": None, "valid_fraction": 0.2}
     memory_net, memory = fit_predict(fs, clips, streaming=False, **params)
     streamed_net, streamed = fit_predict(fs, clips, streaming=True, **params)
     model = streamed_net.named_steps["model"]

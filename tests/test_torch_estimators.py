@@ -137,7 +137,7 @@ def test_params_clone_and_module_optimizer_params():
     params = net.get_params(deep=False)
     assert params["batch_norm"] is True
     assert params["optimizer__weight_decay"] == 1e-3
-    assert params["device"] == "auto" and params["valid_fraction"] == 0.2
+    assert params["device"] == "auto" and params["valid_fraction"] is None  # the recipe: every clip trains
     twin = clone(net)
     assert twin.get_params(deep=False).keys() == params.keys()
 

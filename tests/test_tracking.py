@@ -78,6 +78,7 @@ def test_tensorboard_event_files_hold_each_fits_curves(capsys, urbansound_root, 
     logdir = tmp_path / "runs"
     run_cli(capsys, "cv", "--estimator", "cnn", "--dataset", "urbansound8k", "--root", urbansound_root,
             "--cache", tmp_path / "cache", *SMALL, "--max-epochs", "2", "--folds", "1", "--params", "patience=5",
+            "--params", "valid_fraction=0.2",
             "--refit", "--track", "tensorboard", "--track-uri", logdir, "--output", tmp_path / "run")
     fits = sorted(p.parent for p in logdir.rglob("events.out.tfevents.*"))
     assert len(fits) == 2  # the fold's fit and the refit on all clips
