@@ -117,7 +117,7 @@ def throughput(name, shape, device, precision, *, n_samples, threads, seed=0):
         params, _ = NETS[name]
         callbacks = [("epoch_clock", clock)] if clock is not None else []
         return estimators.build(name, **params, random_state=seed, device=device, precision=precision,
-                                max_epochs=epochs, min_epochs=1, valid_fraction=None, n_threads=threads,
+                                max_epochs=epochs, valid_fraction=None, n_threads=threads,
                                 callbacks=callbacks)
 
     warm = net(1).fit(X[:256], y[:256])  # CUDA context, cuDNN autotuning, allocator; CPU caches

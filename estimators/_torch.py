@@ -69,6 +69,8 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch
 LR_SCHEDULES = (None, "cosine", "warmup_cosine", "step", "plateau")
 #: Validation scores that early stopping can monitor, and whether lower is better.
 MONITORS = {"valid_loss": True, "valid_acc": False, "valid_balanced_acc": False}
+#: The parameters of early stopping, which act only with a validation split.
+STOPPING_PARAMS = ("monitor", "min_epochs", "patience")
 #: The old flat parameters of training-batch augmentation, now fields of ``batch_augment``; still
 #: accepted by ``set_params``, with a FutureWarning.
 DEPRECATED_AUGMENT_PARAMS = (*WAVEFORM_BOUNDS, "freq_mask", "time_mask", "n_masks", "mixup_alpha")
@@ -180,7 +182,8 @@ class TorchClassifier(NeuralNetClassifier):
         Fraction of the training data given to ``fit`` held out for validation, early stopping and
         the restoring of the best epoch: stratified, and grouped when ``fit`` gets ``groups``
         (see :func:`estimators._split.validation_split`). ``None`` or 0: no validation and no
-        early stopping.
+        early stopping (``monitor``, ``min_epochs`` or ``patience`` set away from their defaults
+        then warn at fit that they do nothing).
     patience : int, default=5
         Epochs without improvement of the ``monitor``-ed validation score before stopping; the
         weights of the best epoch by that score are restored at the end of training.
@@ -472,6 +475,14 @@ class TorchClassifier(NeuralNetClassifier):
         if self.calibrate and not self._validates():
             fail("calibrate", "False without a validation split (valid_fraction=None): the "
                               "temperature is fitted on it")
+        inert = [f"{name}={getattr(self, name)!r}" for name in STOPPING_PARAMS
+                 if getattr(self, name) != _init_default(type(self), name)]
+        if inert and not self._validates():
+            # the spectrogram nets' default holds no split out: a patience carried over from an older
+            # command would otherwise be ignored without a word
+            warnings.warn(f"{', '.join(inert)} set, but {type(self).__name__} holds no validation split out "
+                          "(valid_fraction=None), so it never stops early: pass valid_fraction=0.2 for early "
+                          "stopping", UserWarning, stacklevel=3)
         check_device_support(check_precision(self.precision), self.device)
 
     def _prepare_grad_scaler(self, reset):
@@ -1063,6 +1074,16 @@ def _is_real(value):
 
 def _is_string(value, *options):
     return isinstance(value, str) and value in options
+
+
+def _init_default(cls, name):
+    """The default of parameter ``name`` in the ``__init__`` of the nearest class of ``cls``'s MRO
+    that declares it (a registered net declares its own knobs and passes the rest on)."""
+    for klass in cls.__mro__:
+        parameters = inspect.signature(klass.__init__).parameters
+        if name in parameters:
+            return parameters[name].default
+    return None
 
 
 def _is_auto(device):

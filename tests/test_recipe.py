@@ -3,6 +3,7 @@ schedule, label smoothing, early stopping on a clip-level score after ``min_epoc
 spectrogram nets' defaults (each switchable off), and CNN6."""
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -244,6 +245,18 @@ def test_every_part_switches_off():
     assert "valid_acc" not in on.history[-1]
     validated = tiny("piczak", valid_fraction=0.2).fit(X, y)
     assert isinstance(dict(validated.callbacks_)["early_stopping"], PhasedEarlyStopping)
+
+
+def test_early_stopping_parameters_without_a_validation_split_warn():
+    X, y = data((2, 16, 16), n_per_class=6)
+    with pytest.warns(UserWarning, match=r"patience=5 set, but CNNClassifier holds no validation split out "
+                                         r"\(valid_fraction=None\), so it never stops early"):
+        tiny("cnn", patience=5).fit(X, y)
+    for quiet in (tiny("cnn"), tiny("cnn", patience=5, valid_fraction=0.5)):  # defaults; a split to stop on
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet.fit(X, y)
+        assert not [w for w in caught if "never stops early" in str(w.message)]
 
 
 def test_a_grid_switches_parts_off_and_get_params_stays_as_set():
