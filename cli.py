@@ -618,7 +618,7 @@ CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K
   cli.py cv --estimator cnn --params balanced_batches=true --track tensorboard"""
 
-ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + cnn + lstm, soft vote, the lstm calibrated
+ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + cnn + crnn + lstm, soft vote, the lstm calibrated
   cli.py ensemble --estimators svm,piczak,lstm
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
 
@@ -739,7 +739,7 @@ def build_parser(config=None):
     p = command(sub, "ensemble", "voting or stacking ensemble, each member on its own feature kind",
                 ENSEMBLE_EXAMPLES)
     p.add_argument("--estimators", help="comma-separated registry names, e.g. svm,piczak,lstm (default: "
-                                        "svm, the deep default and lstm, see `pipelines.build.DEFAULT_ENSEMBLE`)")
+                                        "svm, the deep default, crnn and lstm, see `pipelines.build.DEFAULT_ENSEMBLE`)")
     p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft",
                    help="soft or hard voting, or stacking (default soft)")
     p.add_argument("--calibrate", choices=["validation", "temperature", "none"], default="validation",

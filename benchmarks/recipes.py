@@ -19,10 +19,10 @@ the CPU time of that fold (fit and predict; features are computed before, once p
   --estimator NAME`` runs);
 - ``cnn``, ``cnn6``, ``crnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
   nets with their defaults, the same way;
-- ``ensemble: soft svm+cnn+lstm`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default ensemble
-  (what ``cli.py ensemble`` runs), each member fitted with the groups of its training clips, the
-  lstm temperature-scaled on its own validation split (the cnn holds none out: it trains on every
-  clip and votes its softmax as it is); and again with each other calibration of
+- ``ensemble: soft svm+cnn+crnn+lstm`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default
+  ensemble (what ``cli.py ensemble`` runs), each member fitted with the groups of its training
+  clips, the lstm temperature-scaled on its own validation split (the cnn and the crnn hold none
+  out: they train on every clip and vote their softmax as it is); and again with each other calibration of
   :data:`pipelines.build.CALIBRATIONS` (``temperature``: on two inner fits of each training set;
   ``none``). Its rows also give ``log_loss`` (of the out-of-fold probabilities), where calibration
   shows.

@@ -166,13 +166,14 @@ class Experiment:
         ----------
         names : list of str, optional
             Registry names of the members (default :data:`~pipelines.build.DEFAULT_ENSEMBLE`: the
-            classical default ``svm``, the deep default :data:`~pipelines.build.DEEP_DEFAULT` and ``lstm``).
+            classical default ``svm``, the deep default :data:`~pipelines.build.DEEP_DEFAULT`, ``crnn``
+            and ``lstm``).
         method : {"soft", "hard", "stacking"}
         calibrate : {"validation", "temperature", "none"}
             For a soft vote: temperature-scale the probabilities of the torch nets among the members,
             each on its own validation split (``"validation"``: the nets that hold one out, such as
-            the lstm; the spectrogram nets train on every clip by default and vote their softmax as
-            it is) or on inner fits of each training set (``"temperature"``, two more fits per net);
+            the lstm; the spectrogram nets, cnn and crnn, train on every clip by default and vote
+            their softmax as it is) or on inner fits of each training set (``"temperature"``, two more fits per net);
             see :func:`~pipelines.build.make_ensemble`. The svm is Platt-scaled already.
         refit : bool
             Also fit the ensemble on all clips and save it as ``model.joblib`` (default: no model;
@@ -433,13 +434,13 @@ class Experiment:
         return model
 
 
-#: The demo's ensemble: the default one, whose members (``svm``, the deep default and ``lstm``) are scored
-#: inside it.
+#: The demo's ensemble: the default one, whose members (``svm``, the deep default, ``crnn`` and ``lstm``)
+#: are scored inside it.
 DEMO_ENSEMBLE = DEFAULT_ENSEMBLE
 
 DEMO_MODELS = (
     # (estimator, parameters, segment window): the networks cross-validated beside the default ensemble
-    # (whose members, svm, cnn and lstm, are scored inside it), sized so that the whole job takes a few
+    # (whose members, svm, cnn, crnn and lstm, are scored inside it), sized so that the whole job takes a few
     # minutes on 2 cores.
     # PiczakNet's protocol: every 41-frame window of every clip trained on, a clip's class the mean vote.
     # Its own crops instead (crop=41, one random window per clip per epoch, no --segments) took 145 s of
@@ -453,8 +454,8 @@ DEMO_MODELS = (
 DEMO_SCORES_NOTE = (
     "Every score is an outer-fold score: no model saw its test fold. svm selects C (and calibrates) by "
     "inner cross-validation inside each training fold, so its score is nested by construction; the nets "
-    "train with fixed defaults (the lstm's validation split comes from the training folds; the cnn and "
-    "piczak train on every training clip for a fixed schedule). The ensemble's members are those fitted "
+    "train with fixed defaults (the lstm's validation split comes from the training folds; the cnn, crnn "
+    "and piczak train on every training clip for a fixed schedule). The ensemble's members are those fitted "
     "inside each fold's ensemble, scored in the same folds, not trained again; the lstm's probabilities are "
     "temperature-scaled on its own validation split, held out of the training folds.")
 

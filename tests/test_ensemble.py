@@ -83,17 +83,18 @@ def test_grid_refits_its_winner(experiment):
 
 
 # ------------------------------------------------------------------ the default ensemble
-def test_the_default_ensemble_is_svm_the_deep_default_and_lstm(experiment):
-    assert DEFAULT_ENSEMBLE == ("svm", DEEP_DEFAULT, "lstm")
+def test_the_default_ensemble_is_svm_the_deep_default_crnn_and_lstm(experiment):
+    assert DEFAULT_ENSEMBLE == ("svm", DEEP_DEFAULT, "crnn", "lstm")
     ensemble = experiment(max_epochs=1, folds=[1])
     folder = ensemble.ensemble()
     run = json.loads((folder / "run.json").read_text())
-    assert run["name"] == f"soft-svm+{DEEP_DEFAULT}+lstm"
-    assert list(run["members"]) == ["svm", DEEP_DEFAULT, "lstm", ENSEMBLE_ROW]
+    assert run["name"] == f"soft-svm+{DEEP_DEFAULT}+crnn+lstm"
+    expected = ["svm", DEEP_DEFAULT, "crnn", "lstm", ENSEMBLE_ROW]
+    assert list(run["members"]) == expected
     assert run["model_saved"] is False and not (folder / "model.joblib").exists()
     members = pd.read_csv(folder / "members.csv")
-    assert list(members["model"]) == ["svm", DEEP_DEFAULT, "lstm", ENSEMBLE_ROW] and set(members["fold"]) == {1}
-    assert members.loc[3, "accuracy"] == run["mean_accuracy"]  # the ensemble's row is its headline score
+    assert list(members["model"]) == expected and set(members["fold"]) == {1}
+    assert members.loc[4, "accuracy"] == run["mean_accuracy"]  # the ensemble's row is its headline score
     assert "Members" in (folder / "summary.md").read_text()
 
 
