@@ -5,7 +5,7 @@ r"""Command line of the audio classification toolkit.
     python cli.py grid --estimator lstm                 # nested grid search (demo data by default)
     python cli.py grid --estimator svm --search optuna --trials 20   # or random, halving; nested by default
     python cli.py cv --estimator svm                    # one configuration across the folds (--refit: a model)
-    python cli.py ensemble                              # svm + the deep default + lstm, soft vote, members beside it
+    python cli.py ensemble                              # svm + the deep default + crnn + lstm, soft vote
     python cli.py grid --estimator svm --scheduler tcp://HOST:8786   # on a Dask cluster (extract, cv too)
     python cli.py grid --estimator svm --set augment.copies=2 --set augment.pitch_shift=2 \
         --param-grid '{"augment_copies": [0, 2]}'      # stored augmented copies, tuned by the grid
@@ -618,7 +618,7 @@ CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K
   cli.py cv --estimator cnn --params balanced_batches=true --track tensorboard"""
 
-ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + cnn + crnn + lstm, soft vote, the lstm calibrated
+ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + cnn + crnn + lstm, soft vote
   cli.py ensemble --estimators svm,piczak,lstm
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
 
@@ -665,8 +665,8 @@ def build_parser(config=None):
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = command(sub, "demo", "the main job: extract the demo data's features, cross-validate the default ensemble "
-                "(svm + the deep default + lstm, each member scored in the same folds) and one model more (piczak) "
-                "on its 5 folds and compare them; no model is saved", DEMO_EXAMPLES)
+                "(svm + the deep default + crnn + lstm, each member scored in the same folds) and one model more "
+                "(piczak) on its 5 folds and compare them; no model is saved", DEMO_EXAMPLES)
     p.add_argument("--cache", help="feature store folder (default: $FEATURESTORE_CACHE or ./cache)")
     p.add_argument("--n-jobs", type=int, default=DEFAULT_N_JOBS, help=N_JOBS_HELP)
     p.add_argument("--output", help="results folder, new or empty (default: results/demo-<time>)")
@@ -744,10 +744,10 @@ def build_parser(config=None):
                    help="soft or hard voting, or stacking (default soft)")
     p.add_argument("--calibrate", choices=["validation", "temperature", "none"], default="validation",
                    help="soft vote: temperature-scale the nets' probabilities, each on its own validation split "
-                        "(validation, the default: no extra fit; the nets that hold one out, such as the lstm, "
-                        "while the spectrogram nets train on every clip and vote as they are) or on two inner "
-                        "splits of each training set (temperature: two more fits per net), or not (none); the "
-                        "svm is Platt-scaled already")
+                        "(validation, the default: no extra fit; the nets that hold one out, such as the "
+                        "transformer, while the spectrogram and recurrent nets train on every clip and vote as "
+                        "they are) or on two inner splits of each training set (temperature: two more fits per "
+                        "net), or not (none); the svm is Platt-scaled already")
     p.add_argument("--refit", action="store_true",
                    help="also fit the ensemble on all clips and save model.joblib (default: scores only)")
     add_experiment_args(p)

@@ -21,8 +21,8 @@ the CPU time of that fold (fit and predict; features are computed before, once p
   nets with their defaults, the same way;
 - ``ensemble: soft svm+cnn+crnn+lstm`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default
   ensemble (what ``cli.py ensemble`` runs), each member fitted with the groups of its training
-  clips, the lstm temperature-scaled on its own validation split (the cnn and the crnn hold none
-  out: they train on every clip and vote their softmax as it is); and again with each other calibration of
+  clips, every net trained on every clip and voting its softmax as it is (none holds a validation
+  split out to calibrate on); and again with each other calibration of
   :data:`pipelines.build.CALIBRATIONS` (``temperature``: on two inner fits of each training set;
   ``none``). Its rows also give ``log_loss`` (of the out-of-fold probabilities), where calibration
   shows.

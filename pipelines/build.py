@@ -39,12 +39,13 @@ SEQUENCE_DEFAULT = "lstm"
 #: so the two outvote the weaker svm and lstm where they agree.
 RECURRENT_CONV_DEFAULT = "crnn"
 #: ``cli.py ensemble`` without ``--estimators``: the best classical default, the best deep default,
-#: the crnn and the recurrent default. Measured soft votes (5-6 grouped folds, the lstm
-#: temperature-scaled on its validation split, the cnn and crnn trained on every clip and voting
-#: their softmax, members fitted with their groups, 1 torch thread): svm + cnn + crnn + lstm 0.781 on
-#: the demo, 0.774 on the drum kits and 0.860 on the spoken digits, against its best member's 0.778
-#: (cnn), 0.753 (lstm) and 0.824 (cnn); without the crnn 0.787, 0.784 and 0.819 (see the README's
-#: measured section).
+#: the crnn and the recurrent default, every net trained on every clip and voting its softmax as it
+#: is. Measured soft votes of the members' saved out-of-fold probabilities (5-6 grouped folds, 1
+#: torch thread, lstm seeds 0-2): 0.797-0.806 on the demo, 0.794-0.808 on the drum kits and 0.862
+#: on the spoken digits (seed 0), against the best member's 0.778 (cnn), 0.740-0.787 (lstm) and
+#: 0.824 (cnn). A real run with the previous lstm (validation split, temperature-scaled on it):
+#: 0.781, 0.774 and 0.860; without the crnn 0.787, 0.784 and 0.819 (see the README's measured
+#: section).
 DEFAULT_ENSEMBLE = ("svm", DEEP_DEFAULT, RECURRENT_CONV_DEFAULT, SEQUENCE_DEFAULT)
 #: How an ensemble calibrates the probabilities of its torch nets before a soft vote (see
 #: :func:`make_ensemble`): ``"validation"`` (the default: each net fits a temperature on its own
@@ -186,8 +187,9 @@ def nets_to_calibrate(members, calibration):
     -------
     list of str
         On inner fits (``"temperature"``) every torch net; on validation splits (``"validation"``)
-        the nets that hold one out (the lstm), since the spectrogram nets train on every clip by
-        default and vote their softmax as it is; none for ``"none"``.
+        the nets that hold one out (the transformer and the waveform nets by default), since the
+        spectrogram and recurrent nets train on every clip by default and vote their softmax as it
+        is; none for ``"none"``.
     """
     if calibration == "none":
         return []

@@ -172,10 +172,10 @@ class Experiment:
         calibrate : {"validation", "temperature", "none"}
             For a soft vote: temperature-scale the probabilities of the torch nets among the members,
             each on its own validation split (``"validation"``: the nets that hold one out, such as
-            the lstm; the spectrogram nets, cnn and crnn, train on every clip by default and vote
-            their softmax as it is) or on inner fits of each training set (``"temperature"``, two
-            more fits per net);
-            see :func:`~pipelines.build.make_ensemble`. The svm is Platt-scaled already.
+            the transformer; the spectrogram and recurrent nets, cnn, crnn and lstm among them,
+            train on every clip by default and vote their softmax as it is) or on inner fits of
+            each training set (``"temperature"``, two more fits per net); see
+            :func:`~pipelines.build.make_ensemble`. The svm is Platt-scaled already.
         refit : bool
             Also fit the ensemble on all clips and save it as ``model.joblib`` (default: no model;
             the scores need only the fold fits).
@@ -455,10 +455,10 @@ DEMO_MODELS = (
 DEMO_SCORES_NOTE = (
     "Every score is an outer-fold score: no model saw its test fold. svm selects C (and calibrates) by "
     "inner cross-validation inside each training fold, so its score is nested by construction; the nets "
-    "train with fixed defaults (the lstm's validation split comes from the training folds; the cnn, crnn "
-    "and piczak train on every training clip for a fixed schedule). The ensemble's members are those fitted "
-    "inside each fold's ensemble, scored in the same folds, not trained again; the lstm's probabilities are "
-    "temperature-scaled on its own validation split, held out of the training folds.")
+    "train with fixed defaults (the cnn, crnn, lstm and piczak train on every training clip for a fixed "
+    "schedule, and choose nothing on their test fold). The ensemble's members are those fitted inside each "
+    "fold's ensemble, scored in the same folds, not trained again; they vote their probabilities as they "
+    "are (the svm's Platt-scaled inside its training folds).")
 
 
 def run_demo(*, store, n_jobs=1, progress=False, output=None, reporter=None):

@@ -105,15 +105,16 @@ def test_the_default_ensembles_svm_and_lstm_read_one_feature_set():
 
 
 def test_the_ensembles_nets_fit_their_temperature_on_their_own_validation_split(experiment, one_torch_thread):
-    folder = experiment(max_epochs=2, folds=[1]).ensemble(["cnn", "lstm"], refit=True)
+    folder = experiment(max_epochs=2, folds=[1]).ensemble(["cnn", "lstm", "transformer"], refit=True)
     assert 'calibrate = "validation"' in (folder / "config.toml").read_text()
     members = joblib.load(folder / "model.joblib")["model"].named_estimators_
-    net = model_of(members["lstm"].pipeline_)
+    net = model_of(members["transformer"].pipeline_)  # holds a validation split out by default
     assert net.calibrate is True and net.temperature_ > 0
     assert net.history[-1, "temperature"] == net.temperature_  # fitted once, at the end of the net's own fit
-    # the cnn holds no validation split out (the recipe trains on every clip): it votes its softmax as is
-    cnn = model_of(members["cnn"].pipeline_)
-    assert cnn.calibrate is False and not hasattr(cnn, "temperature_") and "valid_acc" not in cnn.history[-1]
+    # the cnn and the lstm hold none out (they train on every clip): they vote their softmax as it is
+    for name in ("cnn", "lstm"):
+        other = model_of(members[name].pipeline_)
+        assert other.calibrate is False and not hasattr(other, "temperature_") and "valid_acc" not in other.history[-1]
 
 
 def test_an_ensemble_refits_when_asked(experiment):
@@ -165,7 +166,7 @@ def test_soft_voting_calibrates_only_the_members_it_is_told_and_keeps_their_pred
 
 
 def test_soft_voting_calibrates_a_net_on_its_own_validation_split_by_default(clips):
-    net = estimators.build("lstm", max_epochs=1)
+    net = estimators.build("lstm", max_epochs=1, valid_fraction=0.2)
     members = [("net", Pipeline([("model", net)])), ("spy", Spy())]
     vote = make_ensemble(members, "soft", clips, calibrate=["net"])
     member = vote.estimators[0][1].pipeline  # in a GroupedMember: the net takes its clips' groups
@@ -182,10 +183,11 @@ def test_soft_voting_calibrates_a_net_on_its_own_validation_split_by_default(cli
 def test_only_nets_with_a_validation_split_calibrate_on_one():
     members = [("svm", Pipeline([("model", estimators.build("svm"))])),
                ("cnn", Pipeline([("model", estimators.build("cnn"))])),  # the recipe: every clip trains
-               ("lstm", Pipeline([("model", estimators.build("lstm"))])),
+               ("lstm", Pipeline([("model", estimators.build("lstm"))])),  # every clip trains too
+               ("transformer", Pipeline([("model", estimators.build("transformer"))])),  # holds 0.2 out
                ("held", Pipeline([("model", estimators.build("cnn", valid_fraction=0.2))]))]
-    assert nets_to_calibrate(members, "validation") == ["lstm", "held"]
-    assert nets_to_calibrate(members, "temperature") == ["cnn", "lstm", "held"]  # inner fits: any net
+    assert nets_to_calibrate(members, "validation") == ["transformer", "held"]
+    assert nets_to_calibrate(members, "temperature") == ["cnn", "lstm", "transformer", "held"]  # inner fits: any net
     assert nets_to_calibrate(members, "none") == []
 
 

@@ -220,10 +220,15 @@ def test_recipe_specific_defaults():
     assert estimators.build("cnn").batch_norm is True
     assert estimators.build("piczak").crop == 41
     assert (estimators.build("cnn6").crop, estimators.build("cnn6").max_epochs) == (128, 20)
-    for name in ("lstm", "transformer", "mstnet"):  # sequence and waveform nets keep the plain ones
+    for name in ("transformer", "mstnet"):  # the transformer and the waveform nets keep the plain ones
         params = estimators.build(name).get_params()
         assert (params["optimizer"], params["lr_schedule"], params["monitor"], params["crop"], params["valid_fraction"]) \
             == ("adam", None, "valid_loss", None, 0.2)
+    for name in ("rnn", "lstm", "gru", "blstm"):  # the recurrent nets: the schedule on every clip, no masks
+        params = estimators.build(name).get_params()
+        assert (params["optimizer"], params["lr_schedule"], params["label_smoothing"], params["valid_fraction"],
+                params["max_epochs"]) == ("adamw", "warmup_cosine", 0.1, None, 60)
+        assert params["batch_augment"].is_identity
 
 
 OFF = {"optimizer": "adam", "lr_schedule": None, "label_smoothing": 0.0, "batch_augment": None,

@@ -339,7 +339,7 @@ def test_validation_split_errors():
 def test_fit_holds_out_rows_of_its_own_data_grouped_by_groups():
     X, y = noise("lstm", n_per_class=10)
     groups = np.arange(len(X)) // 3
-    rec = callback(tiny("lstm", callbacks=[("record", RecordSplit())]).fit(X, y, groups=groups),
+    rec = callback(tiny("lstm", valid_fraction=0.2, callbacks=[("record", RecordSplit())]).fit(X, y, groups=groups),
                    "record")
     assert len(rec.valid_) and len(rec.train_) + len(rec.valid_) == len(X)
     assert not set(groups[rec.valid_]) & set(groups[np.asarray(rec.train_)])
@@ -348,7 +348,8 @@ def test_fit_holds_out_rows_of_its_own_data_grouped_by_groups():
 def test_early_stopping_restores_the_best_epoch():
     # a large learning rate on random labels: the validation loss soon rises, training stops
     X, y = noise("lstm", n_per_class=12)
-    net = tiny("lstm", lr=0.05, max_epochs=30, patience=3, valid_fraction=0.25,
+    net = tiny("lstm", lr=0.05, max_epochs=30, patience=3, valid_fraction=0.25, optimizer="adam",
+               lr_schedule=None, label_smoothing=0.0,  # the plain loss and step of TorchClassifier
                hidden_size=32, standardize=False).fit(X, y)  # net.forward takes X as is
     losses = net.history[:, "valid_loss"]
     best = int(np.argmin(losses))
@@ -429,7 +430,7 @@ def test_plateau_schedule_monitors_the_training_loss_without_validation():
     X, y = noise("lstm")
     net = tiny("lstm", lr_schedule="plateau", valid_fraction=None, max_epochs=2).fit(X, y)
     assert callback(net, "lr_scheduler").monitor == "train_loss"
-    assert callback(tiny("lstm", lr_schedule="plateau").fit(X, y), "lr_scheduler").monitor \
+    assert callback(tiny("lstm", lr_schedule="plateau", valid_fraction=0.2).fit(X, y), "lr_scheduler").monitor \
         == "valid_loss"
 
 
