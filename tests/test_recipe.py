@@ -15,7 +15,6 @@ from torch import nn
 from torch.utils.data import Subset
 
 import estimators
-from estimators._augment import BatchAugment
 from estimators._crops import covering_windows, mean_log_proba, random_crop
 from estimators._phases import PhasedEarlyStopping
 from estimators._recipe import RECIPE_AUGMENT
