@@ -32,7 +32,7 @@ overconfident (a mean top probability of 0.83-0.88 at accuracies of 0.62-0.75). 
 lstm, 5-6 grouped folds, 1 torch thread; seeds 0-2 unless said): demo 0.675 against 0.658, drum
 kits 0.767 against 0.756, spoken digits 0.722 (seed 0) against 0.666; the negative log-likelihood
 of its out-of-fold probabilities 0.99-1.02 against 0.99-1.12 (demo), 0.77-0.84 against 0.81-0.92
-(drum kits), 1.00 against 1.14-1.66 (spoken digits). 40 epochs gave 0.651, 0.754 and 0.731; 40
+(drum kits), 1.00 against 1.14-1.66 (spoken digits). 40 epochs gave 0.651, 0.754 and 0.731 (seed 0); 40
 without label smoothing 0.644, 0.752 and 0.707 (seed 0).
 """
 
