@@ -136,8 +136,8 @@ class CNN6Classifier(SpectrogramNetClassifier):
     lr, max_epochs, batch_size, device, random_state, ... :
         Every parameter of :class:`~estimators._torch.TorchClassifier` with the defaults of the
         spectrogram nets' recipe (:class:`~estimators._recipe.SpectrogramNetClassifier`: AdamW,
-        warm-up + cosine, label smoothing 0.1, SpecAugment masks + mixup, early stopping on the
-        validation accuracy), and skorch's ``optimizer__*``, ``callbacks__*``, ...
+        warm-up + cosine, label smoothing 0.1, SpecAugment masks + mixup,
+        every training clip for all epochs), and skorch's ``optimizer__*``, ``callbacks__*``, ...
 
     Examples
     --------

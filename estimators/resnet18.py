@@ -147,8 +147,8 @@ class ResNet18Classifier(SpectrogramNetClassifier):
         Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
         seeding, device, batch augmentation, crops) with the defaults of the spectrogram nets'
         recipe (:class:`~estimators._recipe.SpectrogramNetClassifier`: AdamW, warm-up + cosine,
-        label smoothing 0.1, SpecAugment masks + mixup, early stopping on the validation
-        accuracy), and skorch's ``optimizer__*``, ``callbacks__*``, ...
+        label smoothing 0.1, SpecAugment masks + mixup, every training clip for all
+        epochs), and skorch's ``optimizer__*``, ``callbacks__*``, ...
     """
 
     module_params = ("base_width", "weights_path")
