@@ -218,7 +218,10 @@ def test_spectrogram_nets_default_to_the_recipe(name):
 def test_recipe_specific_defaults():
     assert estimators.build("cnn").batch_norm is True
     assert estimators.build("piczak").crop == 41
-    assert (estimators.build("cnn6").crop, estimators.build("cnn6").max_epochs) == (128, 20)
+    cnn6 = estimators.build("cnn6")
+    assert (cnn6.crop, cnn6.max_epochs, cnn6.dropout, cnn6.block_dropout) == (128, 20, 0.0, 0.0)
+    # no dropout layer is active in the default module (PANNs' dropouts left it underfitting)
+    assert all(m.p == 0.0 for m in CNN6((1, 64, 128), 10).modules() if isinstance(m, nn.Dropout))
     for name in ("transformer", "mstnet"):  # the transformer and the waveform nets keep the plain ones
         params = estimators.build(name).get_params()
         assert (params["optimizer"], params["lr_schedule"], params["monitor"], params["crop"], params["valid_fraction"]) \
@@ -294,7 +297,7 @@ def test_cnn6_architecture():
 def test_cnn6_learns_and_predicts_clips_of_any_length():
     X, y = data((1, 16, 40), n_per_class=10)
     X[:, :, :8] += 2.0 * (np.arange(len(X)) // 10).reshape(-1, 1, 1, 1)  # a class-dependent low band
-    net = tiny("cnn6", channels=(4, 8, 8, 8), dropout=0.0, block_dropout=0.0, max_epochs=10, lr=1e-2,
+    net = tiny("cnn6", channels=(4, 8, 8, 8), max_epochs=10, lr=1e-2,
                batch_augment=None, valid_fraction=None).fit(X, y)
     assert net.score(X, y) > 0.6
     assert net.predict_proba(X[..., :23]).shape == (30, 3)
