@@ -587,7 +587,7 @@ parameter names (--param-grid, --params):
   once with a close match.
 
 defaults: the grid is the estimator's own (`cli.py estimators`); torch nets train for their
-  max_epochs (20) unless --max-epochs (the spectrogram nets' recipe: 60, cnn6 20, on every training
+  max_epochs (20) unless --max-epochs (the spectrogram and recurrent nets: 60, on every training
   clip; --params valid_fraction=0.2 adds early stopping on the validation accuracy); the seed is 0;
   every fold is a test fold once."""
 

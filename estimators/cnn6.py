@@ -5,18 +5,31 @@ neural networks for audio pattern recognition", IEEE/ACM TASLP 28, 2020. CNN6: b
 mel bands of the input, then four blocks of one 5 x 5 convolution (no bias) -> batch norm -> ReLU
 -> 2 x 2 average pooling (-> dropout 0.2), with 64, 128, 256 and 512 channels; then the mean over
 frequency, the max plus the mean over time, dropout 0.5, a dense layer with ReLU, dropout 0.5
-and the logits (the dropouts are off by default here: see below). Trained from scratch here (no AudioSet weights), on random crops of the clips
-(``crop``) and predicted by averaging windows, with the spectrogram nets' recipe
-(:class:`~estimators._recipe.SpectrogramNetClassifier`).
+and the logits. Trained from scratch here (no AudioSet weights), with the spectrogram nets'
+recipe (:class:`~estimators._recipe.SpectrogramNetClassifier`: every training clip, 60 epochs,
+AdamW, warm-up + cosine, label smoothing, SpecAugment masks + mixup).
 
-Defaults sized for CPUs: a quarter of PANNs' width (16 to 128 channels), 128-frame crops (about 3 s
-at 22050 Hz and hop 512) and 20 epochs; see :class:`CNN6Classifier` for the measured time per epoch.
-No dropout by default (``dropout=0``, ``block_dropout=0``; PANNs' 0.5 and 0.2 are a parameter away):
-on top of the recipe's mixup, SpecAugment masks and label smoothing, PANNs' dropouts left the net
-underfitting on small sets. Measured with 5-fold cross-validation (1 torch thread, 20 epochs, seed
-0), accuracy with PANNs' dropouts against none: demo 0.334 against 0.678 (30 epochs, demo fold 1:
-accuracy on its own training clips 0.41 against 0.99), drum kits 0.435 against 0.526; on the demo
-dense dropout 0.2 alone 0.638, 0.2 in both places 0.544.
+Defaults sized for CPUs and small data sets: a quarter of PANNs' width (16 to 128 channels), whole
+clips (``crop=None``, as the cnn; ``crop=N`` trains on random N-frame crops and averages windows)
+and no dropout (``dropout=0``, ``block_dropout=0``; PANNs' 0.5 and 0.2 are a parameter away): on
+top of the recipe's mixup, masks and label smoothing, PANNs' dropouts left the net underfitting
+(accuracy on its own training clips 0.41 against 0.99 without them, 30 epochs, demo fold 1).
+Measured with each data set's folds (1 torch thread, seed 0; accuracy, mean over the folds):
+
+======================================================  =====  =========  ===========
+cnn6                                                    demo   drum kits  FSDD fold 1
+======================================================  =====  =========  ===========
+no dropout, whole clips, 60 epochs (the defaults)       0.747  0.669      0.896
+no dropout, 128-frame crops, 60 epochs                  0.753  0.600
+no dropout, whole clips, 20 epochs                      0.678  0.643
+no dropout, 128-frame crops, 20 epochs                  0.678  0.536
+dense dropout 0.2 only, 128-frame crops, 20 epochs      0.638
+dropout 0.2 in both places, 128-frame crops, 20 epochs  0.544
+PANNs' dropouts, 128-frame crops, 20 epochs (previous)  0.334  0.473
+======================================================  =====  =========  ===========
+
+Most of a 128-frame crop of a drum one-shot padded to its clip length is silence, hence the whole
+clips. See :class:`CNN6Classifier` for the time per epoch.
 """
 
 from torch import nn
@@ -28,7 +41,7 @@ SPEC = {
     "input": "image",
     "feature": "mel",
     "feature_params": {"n_mels": 64},
-    "param_grid": {"channels": [(16, 32, 64, 128), (32, 64, 128, 256)], "crop": [64, 128]},
+    "param_grid": {"channels": [(16, 32, 64, 128), (32, 64, 128, 256)], "crop": [None, 128]},
     "test_params": {"max_epochs": 2, "channels": (2, 4, 4, 8), "n_hidden": 8, "crop": 16},
     "test_shape": (1, 16, 24),
     "description": "CNN6 (PANNs): 4 blocks of 5x5 conv + BN + avg-pool, max+mean pooling over time",
@@ -120,21 +133,22 @@ class CNN6Classifier(SpectrogramNetClassifier):
         Before and after the dense layer (PANNs: 0.5; see the module for why none by default).
     block_dropout : float, default=0.0
         After each convolution block (PANNs: 0.2).
-    crop : int or None, default=128
-        Frames of the random training crops and of the windows averaged at prediction (128
-        frames: about 3 s at 22050 Hz and hop 512).
-    max_epochs : int, default=20
-        Fewer than the recipe's 60: sized to train on 2,100 four-second clips in 10 minutes
-        per fold on 2 CPU cores.
+    crop : int or None, default=None
+        Whole clips (the default), or frames of random training crops and of the windows averaged
+        at prediction (128 frames: about 3 s at 22050 Hz and hop 512).
+    max_epochs : int, default=60
+        The recipe's.
 
     Notes
     -----
-    CPU time per epoch (1,680 training clips in batches of 32, 420 validation clips of 173
-    frames), from timed batches on 2 shared cores (``torch.set_num_threads(2)``,
-    ``time.process_time``): channels (16, 32, 64, 128): about 47 s at ``crop=64`` and 52 s at
-    ``crop=128``; (32, 64, 128, 256): 80 s and 108 s; PANNs' (64, 128, 256, 512): 152 s and
-    242 s. Two busy threads use about two CPU seconds per wall second, so 20 epochs of the
-    defaults take about 520 s of wall time per fold.
+    Time per epoch on 2,100 four-second clips (random 1 x 64 x 173 images, every clip trained,
+    batches of 32) on this project's 2-core machine, alone (``torch.set_num_threads(2)``; from
+    ``time.process_time`` and the wall clock, 3 epochs timed): 15.7 s of CPU and 8.1 s of wall
+    time for the default width on whole clips, so the 60 epochs take about 8 minutes of a fold;
+    predicting 420 clips took 0.4 s. PANNs' width, ``(64, 128, 256, 512)``: 158 s of CPU and 81
+    s of wall time per epoch: a GPU's width. (An earlier timing, from timed batches on 2 shared
+    cores, gave about 52 s of CPU per epoch of 1,680 clips at the default width in 128-frame
+    crops.)
 
     Other Parameters
     ----------------
@@ -157,7 +171,7 @@ class CNN6Classifier(SpectrogramNetClassifier):
     module_params = ("channels", "n_hidden", "dropout", "block_dropout")
 
     def __init__(self, module=CNN6, *, channels=(16, 32, 64, 128), n_hidden=128, dropout=0.0,
-                 block_dropout=0.0, crop=128, max_epochs=20, **kwargs):
+                 block_dropout=0.0, crop=None, max_epochs=60, **kwargs):
         super().__init__(module, crop=crop, max_epochs=max_epochs, **kwargs)
         self.channels = channels
         self.n_hidden = n_hidden

@@ -219,7 +219,7 @@ def test_recipe_specific_defaults():
     assert estimators.build("cnn").batch_norm is True
     assert estimators.build("piczak").crop == 41
     cnn6 = estimators.build("cnn6")
-    assert (cnn6.crop, cnn6.max_epochs, cnn6.dropout, cnn6.block_dropout) == (128, 20, 0.0, 0.0)
+    assert (cnn6.crop, cnn6.max_epochs, cnn6.dropout, cnn6.block_dropout) == (None, 60, 0.0, 0.0)
     # no dropout layer is active in the default module (PANNs' dropouts left it underfitting)
     assert all(m.p == 0.0 for m in CNN6((1, 64, 128), 10).modules() if isinstance(m, nn.Dropout))
     for name in ("transformer", "mstnet"):  # the transformer and the waveform nets keep the plain ones
