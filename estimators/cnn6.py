@@ -68,8 +68,8 @@ class CNN6(nn.Module):
     Parameters
     ----------
     input_shape : tuple (C, H, W)
-        Per-sample shape: ``H`` mel bands and ``W`` frames, both at least ``2 ** len(channels)``
-        (each block halves both).
+        Per-sample shape: ``H`` mel bands, at least ``2 ** len(channels)`` (each block halves
+        them), and ``W`` frames; a batch of fewer frames than that is padded with zeros at its end.
     n_classes : int
     channels : tuple of ints, default=(16, 32, 64, 128)
         Output channels of the blocks (PANNs: ``(64, 128, 256, 512)``).
@@ -86,12 +86,13 @@ class CNN6(nn.Module):
     def __init__(self, input_shape, n_classes, *, channels=(16, 32, 64, 128), n_hidden=128, dropout=0.0,
                  block_dropout=0.0):
         super().__init__()
-        in_channels, n_bands, n_frames = input_shape
-        smallest = 2 ** len(channels)
-        if min(n_bands, n_frames) < smallest:
-            raise ValueError(f"CNN6: input of {n_bands} bands x {n_frames} frames is too small for "
-                             f"{len(channels)} blocks that each halve both: both must be at least "
-                             f"{smallest} (raise n_mels or crop, or use fewer channels)")
+        in_channels, n_bands, _ = input_shape
+        # each block halves both axes: a clip shorter than this is padded at its end (forward)
+        self.min_frames = 2 ** len(channels)
+        if n_bands < self.min_frames:
+            raise ValueError(f"CNN6: input of {n_bands} bands is too small for {len(channels)} blocks that "
+                             f"each halve it: it must be at least {self.min_frames} (raise n_mels, or "
+                             f"use fewer channels)")
         # Batch norm per mel band (PANNs' bn0): the loudness of each band differs by far more than
         # the per-channel standardisation of the input removes.
         self.band_norm = nn.BatchNorm2d(n_bands)
@@ -113,6 +114,8 @@ class CNN6(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def forward(self, x):
+        if x.shape[-1] < self.min_frames:  # zero is the mean of the standardised input, as in crops
+            x = nn.functional.pad(x, (0, self.min_frames - x.shape[-1]))
         x = self.band_norm(x.transpose(1, 2)).transpose(1, 2)  # (N, C, H, W), normalised per band
         x = self.blocks(x).mean(dim=2)  # (N, channels[-1], W'): the mean over frequency
         x = x.amax(dim=2) + x.mean(dim=2)  # max + mean over time

@@ -290,8 +290,10 @@ def test_cnn6_architecture():
     assert module(torch.zeros(3, 1, 64, 128)).shape == (3, 10)
     wide = CNN6((2, 64, 64), 5, channels=(64, 128, 256, 512), n_hidden=512)
     assert wide(torch.zeros(2, 2, 64, 64)).shape == (2, 5)
-    with pytest.raises(ValueError, match=r"CNN6: input of 64 bands x 8 frames is too small"):
-        CNN6((1, 64, 8), 10)
+    with pytest.raises(ValueError, match=r"CNN6: input of 8 bands is too small"):
+        CNN6((1, 8, 64), 10)
+    short = CNN6((1, 64, 8), 10)  # a clip shorter than 16 frames is padded at its end
+    assert short(torch.zeros(2, 1, 64, 8)).shape == (2, 10)
 
 
 def test_cnn6_learns_and_predicts_clips_of_any_length():
