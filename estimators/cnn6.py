@@ -16,17 +16,17 @@ top of the recipe's mixup, masks and label smoothing, PANNs' dropouts left the n
 (accuracy on its own training clips 0.41 against 0.99 without them, 30 epochs, demo fold 1).
 Measured with each data set's folds (1 torch thread, seed 0; accuracy, mean over the folds):
 
-======================================================  =====  =========  ===========
-cnn6                                                    demo   drum kits  FSDD fold 1
-======================================================  =====  =========  ===========
-no dropout, whole clips, 60 epochs (the defaults)       0.747  0.669      0.896
+======================================================  =====  =========  =====
+cnn6                                                    demo   drum kits  FSDD
+======================================================  =====  =========  =====
+no dropout, whole clips, 60 epochs (the defaults)       0.747  0.669      0.834
 no dropout, 128-frame crops, 60 epochs                  0.753  0.600
 no dropout, whole clips, 20 epochs                      0.678  0.643
 no dropout, 128-frame crops, 20 epochs                  0.678  0.536
 dense dropout 0.2 only, 128-frame crops, 20 epochs      0.638
 dropout 0.2 in both places, 128-frame crops, 20 epochs  0.544
 PANNs' dropouts, 128-frame crops, 20 epochs (previous)  0.334  0.473
-======================================================  =====  =========  ===========
+======================================================  =====  =========  =====
 
 Most of a 128-frame crop of a drum one-shot padded to its clip length is silence, hence the whole
 clips. See :class:`CNN6Classifier` for the time per epoch.

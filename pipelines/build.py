@@ -42,7 +42,7 @@ SECOND_CONV_DEFAULT = "cnn6"
 #: cnn6 and the recurrent default, every net trained on every clip and voting its softmax as it is.
 #: Measured soft votes of the members' saved out-of-fold probabilities (5-6 grouped folds, 1 torch
 #: thread, the nets' seeds 0 and 1): 0.819 and 0.822 on the demo, 0.814 and 0.787 on the drum kits,
-#: 0.864 on the spoken digits (seed 0), 3.0-4.7 points above the best member; with the crnn in
+#: 0.864 on the spoken digits (seed 0), 2.8-4.7 points above the best member; with the crnn in
 #: cnn6's place 0.806 and 0.806, 0.808 and 0.774, 0.862 (see the README's measured section).
 DEFAULT_ENSEMBLE = ("svm", DEEP_DEFAULT, SECOND_CONV_DEFAULT, SEQUENCE_DEFAULT)
 #: How an ensemble calibrates the probabilities of its torch nets before a soft vote (see
