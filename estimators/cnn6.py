@@ -34,6 +34,7 @@ clips. See :class:`CNN6Classifier` for the time per epoch.
 
 from torch import nn
 
+from estimators._crops import pad_to
 from estimators._recipe import SpectrogramNetClassifier
 
 SPEC = {
@@ -114,8 +115,7 @@ class CNN6(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def forward(self, x):
-        if x.shape[-1] < self.min_frames:  # zero is the mean of the standardised input, as in crops
-            x = nn.functional.pad(x, (0, self.min_frames - x.shape[-1]))
+        x = pad_to(x, self.min_frames, axis=-1)  # a short clip, as a crop pads it
         x = self.band_norm(x.transpose(1, 2)).transpose(1, 2)  # (N, C, H, W), normalised per band
         x = self.blocks(x).mean(dim=2)  # (N, channels[-1], W'): the mean over frequency
         x = x.amax(dim=2) + x.mean(dim=2)  # max + mean over time
