@@ -36,14 +36,17 @@ SEQUENCE_DEFAULT = "lstm"
 #: The second convolutional member of the default ensemble: PANNs' CNN6 (5 x 5 convolutions, average
 #: pooling, the max + mean over time) on its own 64-band log-mel images. It replaced the crnn: its
 #: errors overlap the cnn's about as much (the clips both get wrong: 10-23 %, against 9-25 % for the
-#: crnn), but the vote with it was higher on every data set and seed measured (below).
+#: crnn), but the vote with it was higher on every data set and seed compared (below).
 SECOND_CONV_DEFAULT = "cnn6"
 #: ``cli.py ensemble`` without ``--estimators``: the best classical default, the best deep default,
 #: cnn6 and the recurrent default, every net trained on every clip and voting its softmax as it is.
 #: Measured soft votes of the members' saved out-of-fold probabilities (5-6 grouped folds, 1 torch
-#: thread, the nets' seeds 0 and 1): 0.819 and 0.822 on the demo, 0.814 and 0.787 on the drum kits,
-#: 0.864 on the spoken digits (seed 0), 2.8-4.7 points above the best member; with the crnn in
-#: cnn6's place 0.806 and 0.806, 0.808 and 0.774, 0.862 (see the README's measured section).
+#: thread, the nets' seeds 0, 1 and 2; on the spoken digits 0 and 1): 0.819, 0.822 and 0.812 on the
+#: demo, 0.814, 0.787 and 0.811 on the drum kits, 0.864 and 0.846 on the spoken digits. That is 1.1
+#: to 4.7 points above the best member, 3.5 (demo), 3.7 (drum kits) and 2.1 (spoken digits) on
+#: average; the nets' seed alone moves it by up to 1.9 points. With the crnn in cnn6's place
+#: (seeds 0 and 1; spoken digits 0): 0.806 and 0.806, 0.808 and 0.774, 0.862 (see the README's
+#: measured section).
 DEFAULT_ENSEMBLE = ("svm", DEEP_DEFAULT, SECOND_CONV_DEFAULT, SEQUENCE_DEFAULT)
 #: How an ensemble calibrates the probabilities of its torch nets before a soft vote (see
 #: :func:`make_ensemble`): ``"validation"`` (the default: each net fits a temperature on its own
