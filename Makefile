@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test docs bench bench-techniques bench-recipes bench-gpu clean-cache
+.PHONY: demo test docs bench bench-techniques bench-recipes bench-fold-time bench-gpu clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ bench-techniques: $(STAMP)
 RECIPES_ARGS ?=
 bench-recipes: $(STAMP)
 	$(PY) benchmarks/recipes.py $(RECIPES_ARGS)
+
+# One fold of each net of the default ensemble (defaults, 2,100 random four-second inputs) timed against the
+# 10-minute target; a quick run: FOLD_TIME_ARGS="--max-epochs 3".
+FOLD_TIME_ARGS ?=
+bench-fold-time: $(STAMP)
+	$(PY) benchmarks/fold_time.py $(FOLD_TIME_ARGS)
 
 # samples/s of the CNN and PiczakNet on the CPU and, where present, CUDA, per precision ("32", "bf16-mixed",
 # "16-mixed"), and each setting's accuracy on one demo fold; a quick run: BENCH_GPU_ARGS="--epochs 5".

@@ -144,14 +144,11 @@ class CNN6Classifier(SpectrogramNetClassifier):
 
     Notes
     -----
-    Time per epoch on 2,100 four-second clips (random 1 x 64 x 173 images, every clip trained,
-    batches of 32) on this project's 2-core machine, alone (``torch.set_num_threads(2)``; from
-    ``time.process_time`` and the wall clock, 3 epochs timed): 15.7 s of CPU and 8.1 s of wall
-    time for the default width on whole clips, so the 60 epochs take about 8 minutes of a fold;
-    predicting 420 clips took 0.4 s. PANNs' width, ``(64, 128, 256, 512)``: 158 s of CPU and 81
-    s of wall time per epoch: a GPU's width. (An earlier timing, from timed batches on 2 shared
-    cores, gave about 52 s of CPU per epoch of 1,680 clips at the default width in 128-frame
-    crops.)
+    A fold on 2,100 four-second clips (``benchmarks/fold_time.py``: random 2 x 64 x 173 inputs, the
+    log-mel and delta of 4 s at 22,050 Hz; every clip trained for the 60 epochs, batches of 32;
+    seed 0; 2 torch threads on this project's 2-core machine, alone): the fit took 453 s of wall
+    time and 900 s of CPU, predicting 420 clips 0.4 s. PANNs' width, ``(64, 128, 256, 512)``,
+    took about ten times as long per epoch (81 s of wall time on one-channel inputs): a GPU's width.
 
     Other Parameters
     ----------------
