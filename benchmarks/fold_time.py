@@ -63,8 +63,9 @@ def time_fold(name, shape, *, n_clips, max_epochs=None, seed=0):
     n_test = max(1, n_clips // 5)
     X = rng.standard_normal((n_clips + n_test, *shape)).astype(np.float32)
     y = np.arange(n_clips + n_test) % N_CLASSES
-    params = {"random_state": seed} if max_epochs is None else {"random_state": seed, "max_epochs": max_epochs}
-    model = estimators.build(name, **params)
+    model = estimators.build(name, random_state=seed)
+    if max_epochs is not None:
+        model.set_params(max_epochs=max_epochs)
     wall, cpu = time.perf_counter(), time.process_time()
     model.fit(X[:n_clips], y[:n_clips])
     fit_wall, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -1,5 +1,6 @@
 """Shared fixtures: tiny real audio files in the documented data set layouts, made per test."""
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,15 @@ def tone(freq, *, seconds=0.5, sr=16000, seed=0, channels=1):
 def write_clip(path, label, seed, *, sr=16000, seconds=0.5, channels=1, subtype="PCM_16"):
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, tone(CLASSES[label], seconds=seconds, sr=sr, seed=seed, channels=channels), sr, subtype=subtype)
+
+
+def load_benchmark(name):
+    """The script ``benchmarks/<name>.py`` imported as a module (``benchmarks/`` is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -1,23 +1,15 @@
 """The plain-torch PiczakNet baseline of ``benchmarks/recipes.py`` runs, on tiny synthetic clips."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from conftest import CLASSES, write_clip  # pytest puts tests/ on the path (no __init__.py)
-
-RECIPES = Path(__file__).resolve().parents[1] / "benchmarks" / "recipes.py"
+from conftest import CLASSES, load_benchmark, write_clip  # pytest puts tests/ on the path (no __init__.py)
 
 
 @pytest.fixture(scope="module")
 def recipes():
     pytest.importorskip("torch")
-    spec = importlib.util.spec_from_file_location("recipes_benchmark", RECIPES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("recipes")
 
 
 def test_piczak_baseline_segments_trains_and_votes(recipes, tmp_path, one_torch_thread):

@@ -1,19 +1,13 @@
 """``benchmarks/fold_time.py`` runs: the nets' input shapes, a timed fit and its table (a few clips, one epoch)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-FOLD_TIME = Path(__file__).resolve().parents[1] / "benchmarks" / "fold_time.py"
+from conftest import load_benchmark  # pytest puts tests/ on the path (no __init__.py)
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("fold_time_benchmark", FOLD_TIME)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("fold_time")
 
 
 def test_the_input_shape_is_the_one_a_pipeline_gives_the_net(bench):

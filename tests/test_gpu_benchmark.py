@@ -1,21 +1,15 @@
 """``benchmarks/gpu.py`` runs, on a small demo data set and few samples (CPU rows; CUDA rows where present)."""
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import torch
 
-GPU = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+from conftest import load_benchmark  # pytest puts tests/ on the path (no __init__.py)
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("gpu_benchmark", GPU)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu")
 
 
 def test_throughput_is_measured_per_setting(bench, one_torch_thread):
