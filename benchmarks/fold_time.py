@@ -43,7 +43,7 @@ def input_shape(name, seconds, sr):
     Returns
     -------
     tuple of int
-        E.g. ``(1, 64, 173)`` for an image net on 64-band log-mel of 4 s at 22,050 Hz.
+        E.g. ``(2, 64, 173)`` for cnn6 (64-band log-mel and its delta) of 4 s at 22,050 Hz.
     """
     kind, params = feature_params_for(name)
     clip = np.random.default_rng(0).standard_normal(int(round(seconds * sr))).astype(np.float32) * 0.1
@@ -88,17 +88,21 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     print(f"{args.clips} training clips of {args.seconds:g} s at {args.sr} Hz, {args.threads} torch threads; "
           f"target: a fold within {TARGET_S} s", flush=True)
-    print("| estimator | input per clip | epochs | fit wall s | fit CPU s | predict wall s | fold wall s | within target |")
-    print("|---|---|---|---|---|---|---|---|")
+    columns = ["estimator", "input per clip", "epochs", "fit wall s", "fit CPU s", "predict wall s", "fold wall s",
+               "within target"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
     for name in args.estimators:
         shape = input_shape(name, args.seconds, args.sr)
         row = time_fold(name, shape, n_clips=args.clips, max_epochs=args.max_epochs)
         default_epochs = estimators.build(name).max_epochs
         fold_s = row["fit_wall_s"] * default_epochs / row["epochs"] + row["predict_wall_s"]
-        fold = f"{fold_s:.0f}" if row["epochs"] == default_epochs else f"{fold_s:.0f} (for {default_epochs} epochs, estimated)"
+        fold = f"{fold_s:.0f}"
+        if row["epochs"] != default_epochs:
+            fold += f" (for {default_epochs} epochs, estimated)"
         print(f"| {name} | {' x '.join(map(str, shape))} | {row['epochs']} | {row['fit_wall_s']:.0f} | "
-              f"{row['fit_cpu_s']:.0f} | {row['predict_wall_s']:.1f} | {fold} | {'yes' if fold_s <= TARGET_S else 'no'} |",
-              flush=True)
+              f"{row['fit_cpu_s']:.0f} | {row['predict_wall_s']:.1f} | {fold} | "
+              f"{'yes' if fold_s <= TARGET_S else 'no'} |", flush=True)
     return 0
 
 
