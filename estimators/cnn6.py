@@ -29,7 +29,7 @@ PANNs' dropouts, 128-frame crops, 20 epochs (previous)  0.334  0.473
 ======================================================  =====  =========  =====
 
 Most of a 128-frame crop of a drum one-shot padded to its clip length is silence, hence the whole
-clips. See :class:`CNN6Classifier` for the time per epoch.
+clips. See :class:`CNN6Classifier` for the time of a fold.
 """
 
 from torch import nn
