@@ -5,7 +5,7 @@ r"""Command line of the audio classification toolkit.
     python cli.py grid --estimator lstm                 # nested grid search (demo data by default)
     python cli.py grid --estimator svm --search optuna --trials 20   # or random, halving; nested by default
     python cli.py cv --estimator svm                    # one configuration across the folds (--refit: a model)
-    python cli.py ensemble                              # svm + the deep default + cnn6 + lstm, soft vote
+    python cli.py ensemble                              # svm + the deep default + cnn6 + lstm + gru, soft vote
     python cli.py grid --estimator svm --scheduler tcp://HOST:8786   # on a Dask cluster (extract, cv too)
     python cli.py grid --estimator svm --set augment.copies=2 --set augment.pitch_shift=2 \
         --param-grid '{"augment_copies": [0, 2]}'      # stored augmented copies, tuned by the grid
@@ -618,7 +618,7 @@ CV_EXAMPLES = """  cli.py cv --estimator svm
   cli.py cv --estimator piczak --segments 41 --dataset urbansound8k --root ~/data/UrbanSound8K
   cli.py cv --estimator cnn --params balanced_batches=true --track tensorboard"""
 
-ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + cnn + cnn6 + lstm, soft vote
+ENSEMBLE_EXAMPLES = """  cli.py ensemble                          # svm + cnn + cnn6 + lstm + gru, soft vote
   cli.py ensemble --estimators svm,piczak,lstm
   cli.py ensemble --estimators svm,cnn --method stacking --max-epochs 5"""
 
@@ -665,7 +665,7 @@ def build_parser(config=None):
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = command(sub, "demo", "the main job: extract the demo data's features, cross-validate the default ensemble "
-                "(svm + the deep default + cnn6 + lstm, each member scored in the same folds) and one model more "
+                "(svm + the deep default + cnn6 + lstm + gru, each member scored in the same folds) and one model more "
                 "(piczak) on its 5 folds and compare them; no model is saved", DEMO_EXAMPLES)
     p.add_argument("--cache", help="feature store folder (default: $FEATURESTORE_CACHE or ./cache)")
     p.add_argument("--n-jobs", type=int, default=DEFAULT_N_JOBS, help=N_JOBS_HELP)
@@ -739,7 +739,8 @@ def build_parser(config=None):
     p = command(sub, "ensemble", "voting or stacking ensemble, each member on its own feature kind",
                 ENSEMBLE_EXAMPLES)
     p.add_argument("--estimators", help="comma-separated registry names, e.g. svm,piczak,lstm (default: "
-                                        "svm, the deep default, cnn6 and lstm, see `pipelines.build.DEFAULT_ENSEMBLE`)")
+                                        "svm, the deep default, cnn6, lstm and gru, see "
+                                        "`pipelines.build.DEFAULT_ENSEMBLE`)")
     p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft",
                    help="soft or hard voting, or stacking (default soft)")
     p.add_argument("--calibrate", choices=["validation", "temperature", "none"], default="validation",

@@ -19,7 +19,7 @@ the CPU time of that fold (fit and predict; features are computed before, once p
   --estimator NAME`` runs);
 - ``cnn``, ``cnn6``, ``crnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
   nets with their defaults, the same way;
-- ``ensemble: soft svm+cnn+cnn6+lstm`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default
+- ``ensemble: soft svm+cnn+cnn6+lstm+gru`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default
   ensemble (what ``cli.py ensemble`` runs), each member fitted with the groups of its training
   clips, every net trained on every clip and voting its softmax as it is (none holds a validation
   split out to calibrate on); and again with each other calibration of

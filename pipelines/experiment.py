@@ -166,13 +166,13 @@ class Experiment:
         ----------
         names : list of str, optional
             Registry names of the members (default :data:`~pipelines.build.DEFAULT_ENSEMBLE`: the
-            classical default ``svm``, the deep default :data:`~pipelines.build.DEEP_DEFAULT`, ``cnn6``
-            and ``lstm``).
+            classical default ``svm``, the deep default :data:`~pipelines.build.DEEP_DEFAULT`, ``cnn6``,
+            ``lstm`` and ``gru``).
         method : {"soft", "hard", "stacking"}
         calibrate : {"validation", "temperature", "none"}
             For a soft vote: temperature-scale the probabilities of the torch nets among the members,
             each on its own validation split (``"validation"``: the nets that hold one out, such as
-            the transformer; the spectrogram and recurrent nets, cnn, cnn6 and lstm among them,
+            the transformer; the spectrogram and recurrent nets, the default ensemble's nets among them,
             train on every clip by default and vote their softmax as it is) or on inner fits of
             each training set (``"temperature"``, two more fits per net); see
             :func:`~pipelines.build.make_ensemble`. The svm is Platt-scaled already.
@@ -435,13 +435,13 @@ class Experiment:
         return model
 
 
-#: The demo's ensemble: the default one, whose members (``svm``, the deep default, ``cnn6`` and ``lstm``)
-#: are scored inside it.
+#: The demo's ensemble: the default one, whose members (``svm``, the deep default, ``cnn6``, ``lstm`` and
+#: ``gru``) are scored inside it.
 DEMO_ENSEMBLE = DEFAULT_ENSEMBLE
 
 DEMO_MODELS = (
     # (estimator, parameters, segment window): the networks cross-validated beside the default ensemble
-    # (whose members, svm, cnn, cnn6 and lstm, are scored inside it), sized so that the whole job takes a few
+    # (whose members, svm, cnn, cnn6, lstm and gru, are scored inside it), sized so that the whole job takes a few
     # minutes on 2 cores.
     # PiczakNet's protocol: every 41-frame window of every clip trained on, a clip's class the mean vote.
     # Its own crops instead (crop=41, one random window per clip per epoch, no --segments) took 145 s of
@@ -455,7 +455,7 @@ DEMO_MODELS = (
 DEMO_SCORES_NOTE = (
     "Every score is an outer-fold score: no model saw its test fold. svm selects C (and calibrates) by "
     "inner cross-validation inside each training fold, so its score is nested by construction; the nets "
-    "train with fixed defaults (the cnn, cnn6, lstm and piczak train on every training clip for a fixed "
+    "train with fixed defaults (the cnn, cnn6, lstm, gru and piczak train on every training clip for a fixed "
     "schedule, and choose nothing on their test fold). The ensemble's members are those fitted inside each "
     "fold's ensemble, scored in the same folds, not trained again; they vote their probabilities as they "
     "are (the svm's Platt-scaled inside its training folds).")

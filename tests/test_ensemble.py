@@ -83,25 +83,26 @@ def test_grid_refits_its_winner(experiment):
 
 
 # ------------------------------------------------------------------ the default ensemble
-def test_the_default_ensemble_is_svm_the_deep_default_cnn6_and_lstm(experiment):
-    assert DEFAULT_ENSEMBLE == ("svm", DEEP_DEFAULT, "cnn6", "lstm")
+def test_the_default_ensemble_is_svm_the_deep_default_cnn6_lstm_and_gru(experiment):
+    assert DEFAULT_ENSEMBLE == ("svm", DEEP_DEFAULT, "cnn6", "lstm", "gru")
     ensemble = experiment(max_epochs=1, folds=[1])
     folder = ensemble.ensemble()
     run = json.loads((folder / "run.json").read_text())
-    assert run["name"] == f"soft-svm+{DEEP_DEFAULT}+cnn6+lstm"
-    expected = ["svm", DEEP_DEFAULT, "cnn6", "lstm", ENSEMBLE_ROW]
+    assert run["name"] == f"soft-svm+{DEEP_DEFAULT}+cnn6+lstm+gru"
+    expected = ["svm", DEEP_DEFAULT, "cnn6", "lstm", "gru", ENSEMBLE_ROW]
     assert list(run["members"]) == expected
     assert run["model_saved"] is False and not (folder / "model.joblib").exists()
     members = pd.read_csv(folder / "members.csv")
     assert list(members["model"]) == expected and set(members["fold"]) == {1}
-    assert members.loc[4, "accuracy"] == run["mean_accuracy"]  # the ensemble's row is its headline score
+    assert members.loc[5, "accuracy"] == run["mean_accuracy"]  # the ensemble's row is its headline score
     assert "Members" in (folder / "summary.md").read_text()
 
 
-def test_the_default_ensembles_svm_and_lstm_read_one_feature_set():
+def test_the_default_ensembles_svm_lstm_and_gru_read_one_feature_set():
     # 40 MFCCs with deltas and second deltas: summarised over time for the svm, frame by frame
-    # for the lstm; the ensemble extracts the set once
-    assert feature_params_for("lstm") == feature_params_for("svm") == ("mfcc", {"deltas": 2})
+    # for the recurrent nets; the ensemble extracts the set once
+    assert feature_params_for("lstm") == feature_params_for("gru") == feature_params_for("svm") \
+        == ("mfcc", {"deltas": 2})
 
 
 def test_the_ensembles_nets_fit_their_temperature_on_their_own_validation_split(experiment, one_torch_thread):
