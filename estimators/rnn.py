@@ -18,9 +18,9 @@ The default input is a frame of 40 MFCCs and their first and second deltas (``mf
 ``deltas=2``: 120 values per frame), the feature set of the classical defaults, so that the
 default ensemble's svm, lstm and gru extract it once. The deltas lifted the LSTM on every real
 data set measured (same folds, mean pooling, mean accuracy over seeds 0-2 against the 40 MFCCs
-alone): demo 0.658 against 0.628, drum kits 0.756 against 0.710, spoken digits 0.666 against 0.586. With
-seed 0, the bidirectional LSTM scored 0.637 against 0.631 (demo) and 0.785 against 0.692 (drum
-kits), the GRU 0.644 against 0.656 and 0.766 against 0.748.
+alone): demo 0.658 against 0.628, drum kits 0.756 against 0.710, spoken digits 0.666 against
+0.586. With seed 0, the bidirectional LSTM scored 0.637 against 0.631 (demo) and 0.785 against
+0.692 (drum kits), the GRU 0.644 against 0.656 and 0.766 against 0.748.
 
 They train as the spectrogram nets do (:mod:`estimators._recipe`), less the masks and mixup: AdamW,
 3 warm-up epochs and a cosine schedule to zero, label smoothing 0.1, all 60 epochs on every clip
@@ -46,8 +46,8 @@ The GRU, with the same input and training, scores about what the LSTM does (seed
 against 0.675 on the demo, 0.761 against 0.767 on the drum kits, 0.752 against 0.724 on the
 spoken digits) but errs on other clips (those both get wrong are 61-64 % of those either gets
 wrong on the demo and the drum kits, 41-49 % on the spoken digits), so the default ensemble has
-both (:data:`pipelines.build.DEFAULT_ENSEMBLE`): its vote with the gru beside the lstm was 2.1 points
-higher on the drum kits and 0.7 on the spoken digits, 0.2 lower on the demo. Torch's CPU GRU
+both (:data:`pipelines.build.DEFAULT_ENSEMBLE`): its vote with the gru beside the lstm was 2.1
+points higher on the drum kits and 0.7 on the spoken digits, 0.2 lower on the demo. Torch's CPU GRU
 takes more time than its LSTM (52-61 s against 30-39 s of CPU per spoken-digit fold, 1 thread).
 """
 
