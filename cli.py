@@ -746,9 +746,9 @@ def build_parser(config=None):
     p.add_argument("--calibrate", choices=["validation", "temperature", "none"], default="validation",
                    help="soft vote: temperature-scale the nets' probabilities, each on its own validation split "
                         "(validation, the default: no extra fit; the nets that hold one out, such as the "
-                        "transformer, while the spectrogram and recurrent nets train on every clip and vote as "
-                        "they are) or on two inner splits of each training set (temperature: two more fits per "
-                        "net), or not (none); the svm is Platt-scaled already")
+                        "waveform nets, while the spectrogram, recurrent and transformer nets train on every "
+                        "clip and vote as they are) or on two inner splits of each training set (temperature: "
+                        "two more fits per net), or not (none); the svm is Platt-scaled already")
     p.add_argument("--refit", action="store_true",
                    help="also fit the ensemble on all clips and save model.joblib (default: scores only)")
     add_experiment_args(p)

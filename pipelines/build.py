@@ -191,7 +191,7 @@ def nets_to_calibrate(members, calibration):
     -------
     list of str
         On inner fits (``"temperature"``) every torch net; on validation splits (``"validation"``)
-        the nets that hold one out (the transformer and the waveform nets by default), since the
+        the nets that hold one out (the waveform nets by default), since the
         spectrogram and recurrent nets train on every clip by default and vote their softmax as it
         is; none for ``"none"``.
     """

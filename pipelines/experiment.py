@@ -172,9 +172,9 @@ class Experiment:
         calibrate : {"validation", "temperature", "none"}
             For a soft vote: temperature-scale the probabilities of the torch nets among the members,
             each on its own validation split (``"validation"``: the nets that hold one out, such as
-            the transformer; the spectrogram and recurrent nets, the default ensemble's nets among them,
-            train on every clip by default and vote their softmax as it is) or on inner fits of
-            each training set (``"temperature"``, two more fits per net); see
+            the waveform nets; the spectrogram, recurrent and transformer nets, the default
+            ensemble's nets among them, train on every clip by default and vote their softmax as it
+            is) or on inner fits of each training set (``"temperature"``, two more fits per net); see
             :func:`~pipelines.build.make_ensemble`. The svm is Platt-scaled already.
         refit : bool
             Also fit the ensemble on all clips and save it as ``model.joblib`` (default: no model;

@@ -105,11 +105,15 @@ def test_the_default_ensembles_svm_lstm_and_gru_read_one_feature_set():
         == ("mfcc", {"deltas": 2})
 
 
-def test_the_ensembles_nets_fit_their_temperature_on_their_own_validation_split(experiment, one_torch_thread):
-    folder = experiment(max_epochs=2, folds=[1]).ensemble(["cnn", "lstm", "transformer"], refit=True)
+def test_the_ensembles_nets_fit_their_temperature_on_their_own_validation_split(urbansound_root, store, tmp_path,
+                                                                                one_torch_thread):
+    # 1.5-s clips: the waveform net's front end needs 20 frames of 512 samples
+    settings = {"audio": {"sr": 8000, "duration": 1.5}}
+    folder = Experiment(load_dataset("urbansound8k", urbansound_root), store, settings=settings, max_epochs=2,
+                        folds=[1], output=str(tmp_path / "run")).ensemble(["cnn", "lstm", "deepfourier"], refit=True)
     assert 'calibrate = "validation"' in (folder / "config.toml").read_text()
     members = joblib.load(folder / "model.joblib")["model"].named_estimators_
-    net = model_of(members["transformer"].pipeline_)  # holds a validation split out by default
+    net = model_of(members["deepfourier"].pipeline_)  # a waveform net: holds a validation split out by default
     assert net.calibrate is True and net.temperature_ > 0
     assert net.history[-1, "temperature"] == net.temperature_  # fitted once, at the end of the net's own fit
     # the cnn and the lstm hold none out (they train on every clip): they vote their softmax as it is
@@ -185,10 +189,11 @@ def test_only_nets_with_a_validation_split_calibrate_on_one():
     members = [("svm", Pipeline([("model", estimators.build("svm"))])),
                ("cnn", Pipeline([("model", estimators.build("cnn"))])),  # the recipe: every clip trains
                ("lstm", Pipeline([("model", estimators.build("lstm"))])),  # every clip trains too
-               ("transformer", Pipeline([("model", estimators.build("transformer"))])),  # holds 0.2 out
+               ("transformer", Pipeline([("model", estimators.build("transformer"))])),  # every clip trains too
+               ("mstnet", Pipeline([("model", estimators.build("mstnet"))])),  # a waveform net: holds 0.2 out
                ("held", Pipeline([("model", estimators.build("cnn", valid_fraction=0.2))]))]
-    assert nets_to_calibrate(members, "validation") == ["transformer", "held"]
-    assert nets_to_calibrate(members, "temperature") == ["cnn", "lstm", "transformer", "held"]  # inner fits: any net
+    assert nets_to_calibrate(members, "validation") == ["mstnet", "held"]
+    assert nets_to_calibrate(members, "temperature") == ["cnn", "lstm", "transformer", "mstnet", "held"]  # any net
     assert nets_to_calibrate(members, "none") == []
 
 

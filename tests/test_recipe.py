@@ -222,15 +222,17 @@ def test_recipe_specific_defaults():
     assert (cnn6.crop, cnn6.max_epochs, cnn6.dropout, cnn6.block_dropout) == (None, 60, 0.0, 0.0)
     # no dropout layer is active in the default module (PANNs' dropouts left it underfitting)
     assert all(m.p == 0.0 for m in CNN6((1, 64, 128), 10).modules() if isinstance(m, nn.Dropout))
-    for name in ("transformer", "mstnet"):  # the transformer and the waveform nets keep the plain ones
+    for name in ("mstnet", "heurinet"):  # the waveform nets keep the plain ones
         params = estimators.build(name).get_params()
         assert (params["optimizer"], params["lr_schedule"], params["monitor"], params["crop"], params["valid_fraction"]) \
             == ("adam", None, "valid_loss", None, 0.2)
-    for name in ("rnn", "lstm", "gru", "blstm"):  # the recurrent nets: the schedule on every clip, no masks
+    for name in ("rnn", "lstm", "gru", "blstm", "transformer"):  # sequence nets: the schedule on every clip, no masks
         params = estimators.build(name).get_params()
         assert (params["optimizer"], params["lr_schedule"], params["label_smoothing"], params["valid_fraction"],
                 params["max_epochs"]) == ("adamw", "warmup_cosine", 0.1, None, 60)
         assert params["batch_augment"].is_identity
+    transformer = estimators.build("transformer")  # with a validation split it stops as the spectrogram nets do
+    assert (transformer.monitor, transformer.min_epochs, transformer.patience) == ("valid_acc", 10, 10)
 
 
 OFF = {"optimizer": "adam", "lr_schedule": None, "label_smoothing": 0.0, "batch_augment": None,
