@@ -14,13 +14,13 @@ patience of 10, as the spectrogram nets' does. Measured against the previous def
 loss), seed 0, the grouped folds of ``benchmarks/recipes.py``'s data sets, 1 torch thread, mean
 accuracy over the folds: demo 0.709 against 0.584 (seeds 1, 2: 0.678, 0.744), drum kits 0.711
 against 0.607 (seed 1: 0.717), spoken digits 0.794 against 0.644 (whose folds ranged from 0.276
-to 0.866 as early stopping caught the validation loss). The fit costs 4-8 times the CPU (60
-epochs on every clip against at most 20 on four fifths): 90-95 s against 20-28 s per demo fold,
-285-356 s against 31-84 s per drum-kit fold, 347-361 s against 33-79 s per spoken-digit fold; a
-fold of 2,100 four-second clips takes about 25 minutes on 2 cores (``benchmarks/fold_time.py``). A net a quarter
-the size (``d_model=64, n_heads=4, dim_feedforward=128``) takes 43 % of the CPU and scored 0.672,
-0.716 and 0.761 (seed 0; seed 1: demo 0.697, spoken digits 0.742), lower on the spoken digits
-with both seeds, so the size stays.
+to 0.866 as early stopping caught the validation loss). A fold's fit costs 3 to 11 times the
+CPU (60 epochs on every clip against at most 20 on four fifths): 90-95 s against 20-28 s per
+demo fold, 285-356 s against 31-84 s per drum-kit fold, 347-361 s against 33-79 s per
+spoken-digit fold; a fold of 2,100 four-second clips takes about 25 minutes on 2 cores
+(``benchmarks/fold_time.py``). A net a quarter the size (``d_model=64, n_heads=4,
+dim_feedforward=128``) takes 43 % of the CPU and scored 0.672, 0.716 and 0.761 (seed 0; seed 1:
+demo 0.697, spoken digits 0.742), lower on the spoken digits with both seeds, so the size stays.
 """
 
 import math
@@ -105,7 +105,6 @@ class TransformerClassifier(TorchClassifier):
     n_layers : int, default=3
     dim_feedforward : int, default=256
     dropout : float, default=0.1
-
     optimizer : default="adamw"
     max_epochs : int, default=60
         Every one of them is trained: no validation split by default (see the module).

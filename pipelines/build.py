@@ -191,8 +191,8 @@ def nets_to_calibrate(members, calibration):
     -------
     list of str
         On inner fits (``"temperature"``) every torch net; on validation splits (``"validation"``)
-        the nets that hold one out (the waveform nets by default), since the
-        spectrogram and recurrent nets train on every clip by default and vote their softmax as it
+        the nets that hold one out (the waveform nets by default), since the spectrogram,
+        recurrent and transformer nets train on every clip by default and vote their softmax as it
         is; none for ``"none"``.
     """
     if calibration == "none":
