@@ -62,13 +62,16 @@ def test_absent_libraries_are_null():
 def test_cpu_time_counts_this_process():
     import os
 
-    # The kernel counts CPU time in clock ticks (often 10 ms) and, on a loaded machine, may give a
-    # short computation none of them; so compute until the process's own clock has moved by 50 ms.
+    # The kernel counts CPU time in clock ticks (often 10 ms) and may give a short computation none
+    # of them (a 300,000-square sum got 0 in a CI run); so compute until the process's own clock
+    # has moved by 50 ms, for a few seconds at most.
     def own_seconds(times):
         return times.user + times.system
 
     start = os.times()
-    while own_seconds(os.times()) - own_seconds(start) < 0.05:
+    for _ in range(1000):
+        if own_seconds(os.times()) - own_seconds(start) >= 0.05:
+            break
         sum(i * i for i in range(100_000))
     spent = cpu_time(start)
     assert spent["process"] >= 0.05 and spent["total"] == spent["process"] + spent["workers"]
