@@ -739,7 +739,7 @@ def build_parser(config=None):
     p = command(sub, "ensemble", "voting or stacking ensemble, each member on its own feature kind",
                 ENSEMBLE_EXAMPLES)
     p.add_argument("--estimators", help="comma-separated registry names, e.g. svm,piczak,lstm (default: "
-                                        "svm, the deep default, cnn6, lstm and gru, see "
+                                        "svm, the deep default, cnn6, tdnn and gru, see "
                                         "`pipelines.build.DEFAULT_ENSEMBLE`)")
     p.add_argument("--method", choices=["soft", "hard", "stacking"], default="soft",
                    help="soft or hard voting, or stacking (default soft)")

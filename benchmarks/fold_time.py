@@ -11,7 +11,7 @@ values), then predicts ``--clips // 5`` more, as the held-out fold of a 5-fold s
 the wall clock and ``time.process_time``, with ``--threads`` torch threads. Feature extraction is
 not timed: the store computes it once for every later run. Run it alone on a quiet machine::
 
-    python benchmarks/fold_time.py [--estimators cnn cnn6 lstm gru] [--clips 2100] [--seconds 4]
+    python benchmarks/fold_time.py [--estimators cnn cnn6 tdnn gru] [--clips 2100] [--seconds 4]
                                    [--sr 22050] [--threads 2] [--max-epochs N]
 
 The fold's wall time is the fit's and the prediction's; ``--max-epochs`` shortens a run, and the fit's

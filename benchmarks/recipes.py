@@ -17,9 +17,9 @@ the CPU time of that fold (fit and predict; features are computed before, once p
 - ``svm``, ``softmax``, ``mlp``, ``xgboost``: the registry's classical estimators with their
   defaults, on their default stored features, through the toolkit's API (what ``cli.py cv
   --estimator NAME`` runs);
-- ``cnn``, ``cnn6``, ``crnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
+- ``cnn``, ``cnn6``, ``crnn``, ``tdnn``, ``piczak`` and the deep default (:data:`pipelines.build.DEEP_DEFAULT`): the registry's
   nets with their defaults, the same way;
-- ``ensemble: soft svm+cnn+cnn6+lstm+gru`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default
+- ``ensemble: soft svm+cnn+cnn6+tdnn+gru`` (:data:`pipelines.build.DEFAULT_ENSEMBLE`): the default
   ensemble (what ``cli.py ensemble`` runs), each member fitted with the groups of its training
   clips, every net trained on every clip and voting its softmax as it is (none holds a validation
   split out to calibrate on); and again with each other calibration of
@@ -63,7 +63,7 @@ DRUMKITS = Path("/tmp/drumkits/manifest.csv")
 #: The toolkit's recipes, by row name: (registry name, parameters). Defaults only.
 CLASSICAL = {"svm": ("svm", {}), "softmax": ("softmax", {}), "mlp": ("mlp", {}), "xgboost": ("xgboost", {})}
 #: The toolkit's nets, by row name; the deep default is added by its name (one place: pipelines.build).
-DEEP = {name: (name, {}) for name in dict.fromkeys(["cnn", "cnn6", "crnn", "piczak", DEEP_DEFAULT])}
+DEEP = {name: (name, {}) for name in dict.fromkeys(["cnn", "cnn6", "crnn", "tdnn", "piczak", DEEP_DEFAULT])}
 BASELINE = "baseline: librosa MFCC(40) mean/std + SVC(C=10)"
 PICZAK_BASELINE = "baseline: plain-torch PiczakNet, log-mel 60 + delta, 41-frame segments"
 ENSEMBLE = f"ensemble: soft {'+'.join(DEFAULT_ENSEMBLE)}"

@@ -27,8 +27,8 @@ measured section). The cosine schedule ends at a learning rate of zero, so the l
 weights are those of a settled net. ``valid_fraction=0.2`` brings the validation split back,
 with early stopping on it and the temperature of ``calibrate=True``.
 
-The recurrent nets (rnn, lstm, gru, blstm, :mod:`estimators.rnn`) and the transformer
-(:mod:`estimators.transformer`) take the optimizer, the schedule, the label smoothing and the 60
+The recurrent nets (rnn, lstm, gru, blstm, :mod:`estimators.rnn`), the tdnn (:mod:`estimators.tdnn`) and
+the transformer (:mod:`estimators.transformer`) take the optimizer, the schedule, the label smoothing and the 60
 epochs on every clip, but no masks or mixup: their input is a sequence of frames, not an image.
 The nets on waveforms keep :class:`~estimators._torch.TorchClassifier`'s plain defaults: their
 training was measured with them, and masks or crops of a waveform are not what their studies

@@ -16,7 +16,7 @@ digits 0.586 against 0.478): the last step of a clip padded to a fixed length is
 
 The default input is a frame of 40 MFCCs and their first and second deltas (``mfcc`` with
 ``deltas=2``: 120 values per frame), the feature set of the classical defaults, so that the
-default ensemble's svm, lstm and gru extract it once. The deltas lifted the LSTM on every real
+default ensemble's svm, tdnn and gru extract it once. The deltas lifted the LSTM on every real
 data set measured (same folds, mean pooling, mean accuracy over seeds 0-2 against the 40 MFCCs
 alone): demo 0.658 against 0.628, drum kits 0.756 against 0.710, spoken digits 0.666 against
 0.586. With seed 0, the bidirectional LSTM scored 0.637 against 0.631 (demo) and 0.785 against
@@ -45,10 +45,11 @@ of it lowered the drum kits to 0.745. So the recurrent nets keep no augmentation
 The GRU, with the same input and training, scores about what the LSTM does (seeds 0-2: 0.669
 against 0.675 on the demo, 0.761 against 0.767 on the drum kits, 0.752 against 0.724 on the
 spoken digits) but errs on other clips (those both get wrong are 61-64 % of those either gets
-wrong on the demo and the drum kits, 41-49 % on the spoken digits), so the default ensemble has
-both (:data:`pipelines.build.DEFAULT_ENSEMBLE`): its vote with the gru beside the lstm was 2.1
-points higher on the drum kits and 0.7 on the spoken digits, 0.2 lower on the demo. Torch's CPU GRU
-takes more time than its LSTM (52-61 s against 30-39 s of CPU per spoken-digit fold, 1 thread).
+wrong on the demo and the drum kits, 41-49 % on the spoken digits): the vote of svm + cnn + cnn6
+with the gru beside the lstm was 2.1 points higher on the drum kits and 0.7 on the spoken digits,
+0.2 lower on the demo. Torch's CPU GRU takes more time than its LSTM (52-61 s against 30-39 s of
+CPU per spoken-digit fold, 1 thread). The default ensemble (:data:`pipelines.build.DEFAULT_ENSEMBLE`)
+now has the gru beside a TDNN over the same frames (:mod:`estimators.tdnn`), which replaced the lstm.
 """
 
 import torch

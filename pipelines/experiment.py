@@ -435,13 +435,13 @@ class Experiment:
         return model
 
 
-#: The demo's ensemble: the default one, whose members (``svm``, the deep default, ``cnn6``, ``lstm`` and
+#: The demo's ensemble: the default one, whose members (``svm``, the deep default, ``cnn6``, ``tdnn`` and
 #: ``gru``) are scored inside it.
 DEMO_ENSEMBLE = DEFAULT_ENSEMBLE
 
 DEMO_MODELS = (
     # (estimator, parameters, segment window): the networks cross-validated beside the default ensemble
-    # (whose members, svm, cnn, cnn6, lstm and gru, are scored inside it), sized so that the whole job takes a few
+    # (whose members, svm, cnn, cnn6, tdnn and gru, are scored inside it), sized so that the whole job takes a few
     # minutes on 2 cores.
     # PiczakNet's protocol: every 41-frame window of every clip trained on, a clip's class the mean vote.
     # Its own crops instead (crop=41, one random window per clip per epoch, no --segments) took 145 s of
@@ -455,7 +455,7 @@ DEMO_MODELS = (
 DEMO_SCORES_NOTE = (
     "Every score is an outer-fold score: no model saw its test fold. svm selects C (and calibrates) by "
     "inner cross-validation inside each training fold, so its score is nested by construction; the nets "
-    "train with fixed defaults (the cnn, cnn6, lstm, gru and piczak train on every training clip for a fixed "
+    "train with fixed defaults (the cnn, cnn6, tdnn, gru and piczak train on every training clip for a fixed "
     "schedule, and choose nothing on their test fold). The ensemble's members are those fitted inside each "
     "fold's ensemble, scored in the same folds, not trained again; they vote their probabilities as they "
     "are (the svm's Platt-scaled inside its training folds).")

@@ -83,13 +83,13 @@ def test_grid_refits_its_winner(experiment):
 
 
 # ------------------------------------------------------------------ the default ensemble
-def test_the_default_ensemble_is_svm_the_deep_default_cnn6_lstm_and_gru(experiment):
-    assert DEFAULT_ENSEMBLE == ("svm", DEEP_DEFAULT, "cnn6", "lstm", "gru")
+def test_the_default_ensemble_is_svm_the_deep_default_cnn6_tdnn_and_gru(experiment):
+    assert DEFAULT_ENSEMBLE == ("svm", DEEP_DEFAULT, "cnn6", "tdnn", "gru")
     ensemble = experiment(max_epochs=1, folds=[1])
     folder = ensemble.ensemble()
     run = json.loads((folder / "run.json").read_text())
-    assert run["name"] == f"soft-svm+{DEEP_DEFAULT}+cnn6+lstm+gru"
-    expected = ["svm", DEEP_DEFAULT, "cnn6", "lstm", "gru", ENSEMBLE_ROW]
+    assert run["name"] == f"soft-svm+{DEEP_DEFAULT}+cnn6+tdnn+gru"
+    expected = ["svm", DEEP_DEFAULT, "cnn6", "tdnn", "gru", ENSEMBLE_ROW]
     assert list(run["members"]) == expected
     assert run["model_saved"] is False and not (folder / "model.joblib").exists()
     members = pd.read_csv(folder / "members.csv")
