@@ -29,7 +29,8 @@ with early stopping on it and the temperature of ``calibrate=True``.
 
 The recurrent nets (rnn, lstm, gru, blstm, :mod:`estimators.rnn`), the tdnn (:mod:`estimators.tdnn`) and
 the transformer (:mod:`estimators.transformer`) take the optimizer, the schedule, the label smoothing and the 60
-epochs on every clip, but no masks or mixup: their input is a sequence of frames, not an image.
+epochs on every clip, but no masks or mixup: their input is a sequence of frames, not an image
+(:class:`SequenceNetClassifier`).
 The nets on waveforms keep :class:`~estimators._torch.TorchClassifier`'s plain defaults: their
 training was measured with them, and masks or crops of a waveform are not what their studies
 did. Every part is a parameter there too.
@@ -80,3 +81,31 @@ class SpectrogramNetClassifier(TorchClassifier):
                          warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
                          batch_augment=batch_augment, valid_fraction=valid_fraction, monitor=monitor,
                          min_epochs=min_epochs, patience=patience, crop=crop, **kwargs)
+
+
+class SequenceNetClassifier(TorchClassifier):
+    """:class:`~estimators._torch.TorchClassifier` with the recipe's training less its masks and mixup:
+    the defaults of the nets over sequences of frames (see the module).
+
+    Parameters
+    ----------
+    module : torch.nn.Module subclass
+    optimizer : default="adamw"
+    max_epochs : int, default=60
+        Every one of them is trained without a validation split (the default).
+    lr_schedule : default="warmup_cosine"
+    warmup_epochs : int, default=3
+    label_smoothing : float, default=0.1
+    valid_fraction : float in (0, 1) or None, default=None
+        None: the net trains on every clip given to ``fit`` for ``max_epochs``, along a warm-up
+        and cosine schedule that ends at a learning rate of zero, and keeps the last epoch's
+        weights. A fraction holds out a grouped split for early stopping and for ``calibrate=True``.
+    **kwargs
+        Every other parameter of :class:`~estimators._torch.TorchClassifier`.
+    """
+
+    def __init__(self, module, *, optimizer="adamw", max_epochs=60, lr_schedule="warmup_cosine", warmup_epochs=3,
+                 label_smoothing=0.1, valid_fraction=None, **kwargs):
+        super().__init__(module, optimizer=optimizer, max_epochs=max_epochs, lr_schedule=lr_schedule,
+                         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
+                         valid_fraction=valid_fraction, **kwargs)

@@ -55,7 +55,7 @@ now has the gru beside a TDNN over the same frames (:mod:`estimators.tdnn`), whi
 import torch
 from torch import nn
 
-from estimators._torch import TorchClassifier
+from estimators._recipe import SequenceNetClassifier
 
 SPEC_DEFAULTS = {  # what the four entries below share
     "input": "sequence",
@@ -143,7 +143,7 @@ class RecurrentNet(nn.Module):
 
 
 
-class RecurrentClassifier(TorchClassifier):
+class RecurrentClassifier(SequenceNetClassifier):
     """Base of the four recurrent estimators: :class:`RecurrentNet` as a scikit-learn classifier.
 
     A subclass fixes the cell (class attribute ``cell``) and ``bidirectional``. Inputs are
@@ -163,17 +163,6 @@ class RecurrentClassifier(TorchClassifier):
         Samples per frame when the input is a waveform.
     dropout : float, default=0.0
         Between recurrent layers (when ``num_layers > 1``) and before the output layers.
-    optimizer : default="adamw"
-    max_epochs : int, default=60
-        Every one of them is trained: no validation split by default (below).
-    lr_schedule : default="warmup_cosine"
-    warmup_epochs : int, default=3
-    label_smoothing : float, default=0.1
-    valid_fraction : float in (0, 1) or None, default=None
-        None: the net trains on every clip given to ``fit`` for ``max_epochs``, along a warm-up
-        and cosine schedule that ends at a learning rate of zero, and keeps the last epoch's
-        weights, as the spectrogram nets do (see the module for why). ``valid_fraction=0.2``
-        holds out a grouped split for early stopping and for ``calibrate=True``.
     standardize : bool, default=False
         Inputs are not standardised: on the demo data's MFCC frames (fold 1 held out, mean
         pooling, 60 epochs) an LSTM reached 0.61 accuracy on raw coefficients and 0.30 on
@@ -181,9 +170,12 @@ class RecurrentClassifier(TorchClassifier):
 
     Other Parameters
     ----------------
-    lr, batch_size, device, random_state, ... :
-        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
-        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+    optimizer, max_epochs, lr_schedule, warmup_epochs, label_smoothing, valid_fraction, ... :
+        The sequence nets' training (:class:`~estimators._recipe.SequenceNetClassifier`: AdamW,
+        warm-up + cosine, label smoothing 0.1, all 60 epochs on every clip; see the module for
+        why no validation split), every other parameter of
+        :class:`~estimators._torch.TorchClassifier` (``lr``, ``batch_size``, ``device``,
+        ``random_state``, ...) and skorch's ``optimizer__*``, ``callbacks__*``, ...
 
     Examples
     --------
@@ -200,11 +192,8 @@ class RecurrentClassifier(TorchClassifier):
     module_params = ("hidden_size", "num_layers", "dense_size", "pooling", "frame_length", "dropout")
 
     def __init__(self, module=RecurrentNet, *, hidden_size=100, num_layers=1, dense_size=0, pooling="mean",
-                 frame_length=100, dropout=0.0, optimizer="adamw", max_epochs=60, lr_schedule="warmup_cosine",
-                 warmup_epochs=3, label_smoothing=0.1, valid_fraction=None, standardize=False, **kwargs):
-        super().__init__(module, optimizer=optimizer, max_epochs=max_epochs, lr_schedule=lr_schedule,
-                         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
-                         valid_fraction=valid_fraction, standardize=standardize, **kwargs)
+                 frame_length=100, dropout=0.0, standardize=False, **kwargs):
+        super().__init__(module, standardize=standardize, **kwargs)
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dense_size = dense_size

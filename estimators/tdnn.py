@@ -31,7 +31,7 @@ is a member of the default ensemble in the lstm's place (:data:`pipelines.build.
 import torch
 from torch import nn
 
-from estimators._torch import TorchClassifier
+from estimators._recipe import SequenceNetClassifier
 
 SPEC = {
     "class": "TDNNClassifier",
@@ -92,7 +92,7 @@ class TDNN(nn.Module):
         return self.head(stats)
 
 
-class TDNNClassifier(TorchClassifier):
+class TDNNClassifier(SequenceNetClassifier):
     """:class:`TDNN` as a scikit-learn classifier of ``(n, T, F)`` frame sequences.
 
     Parameters
@@ -102,21 +102,15 @@ class TDNNClassifier(TorchClassifier):
     embedding_size : int, default=128
         Units of the dense layer after the mean + standard deviation pooling.
     dropout : float, default=0.0
-    optimizer : default="adamw"
-    max_epochs : int, default=60
-        Every one of them is trained (``valid_fraction=None``), as the recurrent nets do.
-    lr_schedule : default="warmup_cosine"
-    warmup_epochs : int, default=3
-    label_smoothing : float, default=0.1
-    valid_fraction : float in (0, 1) or None, default=None
     standardize : bool, default=False
         The module batch-normalises its input coefficients itself.
 
     Other Parameters
     ----------------
-    lr, batch_size, device, random_state, ... :
-        Every parameter of :class:`~estimators._torch.TorchClassifier` and skorch's
-        ``optimizer__*``, ``callbacks__*``, ...
+    optimizer, max_epochs, lr_schedule, warmup_epochs, label_smoothing, valid_fraction, ... :
+        The sequence nets' training, as the recurrent nets'
+        (:class:`~estimators._recipe.SequenceNetClassifier`), every other parameter of
+        :class:`~estimators._torch.TorchClassifier` and skorch's ``optimizer__*``, ``callbacks__*``, ...
 
     Examples
     --------
@@ -131,11 +125,8 @@ class TDNNClassifier(TorchClassifier):
     module_params = ("channels", "embedding_size", "dropout")
 
     def __init__(self, module=TDNN, *, channels=(128, 128, 128, 256), embedding_size=128, dropout=0.0,
-                 optimizer="adamw", max_epochs=60, lr_schedule="warmup_cosine", warmup_epochs=3,
-                 label_smoothing=0.1, valid_fraction=None, standardize=False, **kwargs):
-        super().__init__(module, optimizer=optimizer, max_epochs=max_epochs, lr_schedule=lr_schedule,
-                         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
-                         valid_fraction=valid_fraction, standardize=standardize, **kwargs)
+                 standardize=False, **kwargs):
+        super().__init__(module, standardize=standardize, **kwargs)
         self.channels = channels
         self.embedding_size = embedding_size
         self.dropout = dropout

@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from estimators._torch import TorchClassifier
+from estimators._recipe import SequenceNetClassifier
 
 SPEC = {
     "class": "TransformerClassifier",
@@ -94,7 +94,7 @@ class TransformerNet(nn.Module):
         return self.head(self.encoder(h).mean(dim=1))
 
 
-class TransformerClassifier(TorchClassifier):
+class TransformerClassifier(SequenceNetClassifier):
     """:class:`TransformerNet` as a scikit-learn classifier of ``(n, T, F)`` sequences.
 
     Parameters
@@ -105,37 +105,26 @@ class TransformerClassifier(TorchClassifier):
     n_layers : int, default=3
     dim_feedforward : int, default=256
     dropout : float, default=0.1
-    optimizer : default="adamw"
-    max_epochs : int, default=60
-        Every one of them is trained: no validation split by default (see the module).
-    lr_schedule : default="warmup_cosine"
-    warmup_epochs : int, default=3
-    label_smoothing : float, default=0.1
-    valid_fraction : float in (0, 1) or None, default=None
-        None: the net trains on every clip given to ``fit`` for ``max_epochs`` and keeps the last
-        epoch's weights. A fraction holds out a grouped split for early stopping (the three
-        parameters below) and for ``calibrate=True``.
     monitor : default="valid_acc"
+        With a validation split only (``valid_fraction=0.2``, say), as are the two below.
     min_epochs : int, default=10
     patience : int, default=10
 
     Other Parameters
     ----------------
-    lr, batch_size, device, random_state, ... :
-        Every parameter of :class:`~estimators._torch.TorchClassifier` (training, validation,
-        seeding, device, batch augmentation) and skorch's ``optimizer__*``, ``callbacks__*``, ...
+    optimizer, max_epochs, lr_schedule, warmup_epochs, label_smoothing, valid_fraction, ... :
+        The sequence nets' training (:class:`~estimators._recipe.SequenceNetClassifier`: AdamW,
+        warm-up + cosine, label smoothing 0.1, all 60 epochs on every clip, no validation split;
+        see the module), every other parameter of :class:`~estimators._torch.TorchClassifier`
+        (``lr``, ``batch_size``, ``device``, ``random_state``, ...) and skorch's
+        ``optimizer__*``, ``callbacks__*``, ...
     """
 
     module_params = ("d_model", "n_heads", "n_layers", "dim_feedforward", "dropout")
 
     def __init__(self, module=TransformerNet, *, d_model=128, n_heads=8, n_layers=3, dim_feedforward=256,
-                 dropout=0.1, optimizer="adamw", max_epochs=60, lr_schedule="warmup_cosine", warmup_epochs=3,
-                 label_smoothing=0.1, valid_fraction=None, monitor="valid_acc", min_epochs=10, patience=10,
-                 **kwargs):
-        super().__init__(module, optimizer=optimizer, max_epochs=max_epochs, lr_schedule=lr_schedule,
-                         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
-                         valid_fraction=valid_fraction, monitor=monitor, min_epochs=min_epochs,
-                         patience=patience, **kwargs)
+                 dropout=0.1, monitor="valid_acc", min_epochs=10, patience=10, **kwargs):
+        super().__init__(module, monitor=monitor, min_epochs=min_epochs, patience=patience, **kwargs)
         self.d_model = d_model
         self.n_heads = n_heads
         self.n_layers = n_layers
