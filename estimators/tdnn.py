@@ -7,7 +7,7 @@ frames), then statistics pooling (the mean and the standard deviation of every c
 whole clip), a dense ReLU layer and the logits. The input is the recurrent nets' sequence, 40
 MFCCs and their first and second deltas per frame (``mfcc`` with ``deltas=2``), batch-normalised
 per coefficient (PANNs' ``bn0`` habit: raw coefficients differ in scale by two orders of
-magnitude). It trains as the recurrent nets do (:class:`~estimators.rnn.RecurrentClassifier`):
+magnitude). It trains as the recurrent nets do (:class:`~estimators._recipe.SequenceNetClassifier`):
 AdamW, warm-up and cosine, label smoothing 0.1, all 60 epochs on every clip, no augmentation.
 
 Measured on the recipe benchmark's grouped folds (``benchmarks/recipes.py``: demo 5 folds, drum
