@@ -748,7 +748,7 @@ def build_parser(config=None):
                         "(validation, the default: no extra fit; the nets that hold one out, such as the "
                         "waveform nets, while the spectrogram, recurrent and transformer nets train on every "
                         "clip and vote as they are) or on two inner splits of each training set (temperature: "
-                        "two more fits per net), or not (none); the svm is Platt-scaled already")
+                        "two more fits per net), or not (none); the svm is temperature-scaled already")
     p.add_argument("--refit", action="store_true",
                    help="also fit the ensemble on all clips and save model.joblib (default: scores only)")
     add_experiment_args(p)

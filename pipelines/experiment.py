@@ -175,7 +175,7 @@ class Experiment:
             the waveform nets; the spectrogram, recurrent and transformer nets, the default
             ensemble's nets among them, train on every clip by default and vote their softmax as it
             is) or on inner fits of each training set (``"temperature"``, two more fits per net); see
-            :func:`~pipelines.build.make_ensemble`. The svm is Platt-scaled already.
+            :func:`~pipelines.build.make_ensemble`. The svm is temperature-scaled already.
         refit : bool
             Also fit the ensemble on all clips and save it as ``model.joblib`` (default: no model;
             the scores need only the fold fits).
@@ -458,7 +458,7 @@ DEMO_SCORES_NOTE = (
     "train with fixed defaults (the cnn, cnn6, tdnn, gru and piczak train on every training clip for a fixed "
     "schedule, and choose nothing on their test fold). The ensemble's members are those fitted inside each "
     "fold's ensemble, scored in the same folds, not trained again; they vote their probabilities as they "
-    "are (the svm's Platt-scaled inside its training folds).")
+    "are (the svm's temperature-scaled inside its training folds).")
 
 
 def run_demo(*, store, n_jobs=1, progress=False, output=None, reporter=None):

@@ -7,7 +7,10 @@ store holds it, ``(n, *feature_shape)`` float32 with a dynamic ``n``, and whose 
 
 - Classical models (``softmax``, ``svm``, ``mlp``) convert with skl2onnx; the toolkit's own
   :class:`~estimators._classical.FeatureReshaper` (flatten, or the mean, standard deviation, minimum
-  and maximum over time) has a converter here made of standard ONNX ops.
+  and maximum over time) has a converter here made of standard ONNX ops, and so has the temperature
+  scaling of ``CalibratedClassifierCV(method="temperature")`` (the svm's calibration), which
+  skl2onnx does not know: the base model's decision values, times the fitted inverse temperature,
+  through a softmax.
 - Torch nets export with ``torch.onnx.export(dynamo=True)``, the torch.export-based exporter (it
   needs ``onnxscript``, which works offline), wrapped with what the estimator does around its module
   at prediction: the loader's layout change, the net's channel axis and input standardisation, and
@@ -199,6 +202,7 @@ def _sklearn_graph(model, layout, shape):
         raise ExportError(f"step 'features' gives {layout!r} input: a classical model is exported on 'flat' "
                           "input only")
     _register_reshaper()
+    _register_temperature_scaling()
     inner = model.pipeline_
     clf = inner.steps[-1][1]
     with warnings.catch_warnings(), _named_step_errors(inner, model):
@@ -233,6 +237,82 @@ def _register_reshaper():
 
     update_registered_converter(FeatureReshaper, "AudioFeatureStoreFeatureReshaper", _reshaper_shape,
                                 _reshaper_converter)
+
+
+def _register_temperature_scaling():
+    """Teach skl2onnx ``CalibratedClassifierCV(method="temperature")`` (idempotent).
+
+    The converter replaces skl2onnx's for every ``CalibratedClassifierCV`` and hands the sigmoid and
+    isotonic methods back to it.
+    """
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from sklearn.calibration import CalibratedClassifierCV
+
+    update_registered_converter(CalibratedClassifierCV, "AudioFeatureStoreCalibratedClassifierCV",
+                                calculate_linear_classifier_output_shapes, _calibrated_converter,
+                                options={"zipmap": [True, False, "columns"], "output_class_labels": [False, True],
+                                         "nocl": [True, False]})
+
+
+def _calibrated_converter(scope, operator, container):
+    """``CalibratedClassifierCV``: temperature scaling here, the other methods by skl2onnx.
+
+    Temperature scaling, as scikit-learn's ``_TemperatureScaling``: ``softmax(beta_ * logits)``
+    where ``logits`` are the base model's decision values ``(n, n_classes)``, or ``(-d, d)`` for
+    the single column ``d`` of a binary model; averaged over the calibrated classifiers (one with
+    ``ensemble=False``); the label is the class of the largest probability.
+    """
+    from onnx import TensorProto
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common.data_types import Int64TensorType
+    from skl2onnx.operator_converters.calibrated_classifier_cv import convert_sklearn_calibrated_classifier_cv
+
+    op = operator.raw_operator
+    if op.method != "temperature":
+        convert_sklearn_calibrated_classifier_cv(scope, operator, container)
+        return
+
+    def node(kind, inputs, output=None, **attrs):
+        output = output or scope.get_unique_variable_name(kind.lower())
+        container.add_node(kind, inputs, [output], name=scope.get_unique_operator_name(kind), **attrs)
+        return output
+
+    def constant(value, dtype=TensorProto.FLOAT):
+        name = scope.get_unique_variable_name("constant")
+        value = np.asarray(value)
+        container.add_initializer(name, dtype, list(value.shape), value.ravel().tolist())
+        return name
+
+    n_classes = len(op.classes_)
+    probabilities = []
+    for calibrated in op.calibrated_classifiers_:
+        base = calibrated.estimator
+        # the base model's own converter, asked for its decision values instead of probabilities
+        decision_op = scope.declare_local_operator(sklearn_operator_name_map[type(base)], base)
+        container.add_options(id(base), {"raw_scores": True})
+        scope.add_options(id(base), {"raw_scores": True})
+        decision_op.inputs = operator.inputs
+        decision_op.outputs.append(scope.declare_local_variable("label", Int64TensorType()))
+        decision = scope.declare_local_variable("decision", operator.inputs[0].type.__class__())
+        decision_op.outputs.append(decision)
+        logits = decision.full_name
+        if n_classes == 2:  # skl2onnx gives (-d, d)-like two columns; scikit-learn uses d only
+            d = node("Gather", [logits, constant(np.array([1], dtype=np.int64), TensorProto.INT64)], axis=1)
+            logits = node("Concat", [node("Neg", [d]), d], axis=1)
+        scaled = node("Mul", [logits, constant(float(calibrated.calibrators[0].beta_))])
+        probabilities.append(node("Softmax", [scaled], axis=1))
+    total = node("Sum", probabilities) if len(probabilities) > 1 else probabilities[0]
+    node("Div", [total, constant(float(len(probabilities)))], operator.outputs[1].full_name)
+    classes = np.asarray(op.classes_)
+    if np.issubdtype(classes.dtype, np.number):
+        labels, label_type = classes.astype(np.int64), TensorProto.INT64
+    else:
+        labels, label_type = np.array([str(c).encode() for c in classes]), TensorProto.STRING
+    best = node("ArgMax", [operator.outputs[1].full_name], axis=1, keepdims=0)
+    container.add_initializer(classes_name := scope.get_unique_variable_name("classes"), label_type,
+                              [len(labels)], labels.tolist())
+    node("Gather", [classes_name, best], operator.outputs[0].full_name, axis=0)
 
 
 def _reshaper_width(op):

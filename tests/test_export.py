@@ -60,7 +60,8 @@ def stored_features(model_path):
 # in different summation orders, and skl2onnx's SVM, scaler and linear ops are float32 where
 # scikit-learn works in float64 (measured differences are 1e-7 to 1e-6).
 @pytest.mark.parametrize("estimator,extra", [
-    ("svm", ()),
+    ("svm", ()),  # temperature scaling: this module's own converter
+    ("svm", ("--params", "calibration=sigmoid")),  # Platt scaling: skl2onnx's
     ("softmax", ("--params", "features=summary")),
     ("cnn", ("--max-epochs", "1", "--params", "channels=(2, 4, 4)", "--params", "n_hidden=8")),
 ])
@@ -79,6 +80,32 @@ def test_the_graph_agrees_with_the_model(data, tmp_path, estimator, extra, one_t
     assert written["input_shape"] == [None, *X.shape[1:]]
     assert written["check"]["on"] == "stored features" and written["check"]["max_abs_diff"] <= ATOL
     assert written["feature"]["kind"] == sidecar["feature"]["kind"] == ("mel" if estimator == "cnn" else "mfcc")
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("ensemble", [False, True])
+@pytest.mark.filterwarnings("ignore:Attribute `prob:FutureWarning")  # skl2onnx reads SVC's probA_/probB_
+def test_temperature_scaling_converts_for_two_and_more_classes(n_classes, ensemble):
+    # a binary SVC has one decision column, which scikit-learn turns into the logits (-d, d)
+    import onnxruntime
+    import skl2onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    from pipelines.export import _register_temperature_scaling
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 5)).astype(np.float32)
+    y = np.array(["dog", "rain", "siren", "drill"])[np.arange(60) % n_classes]
+    X[:, 0] += np.arange(60) % n_classes
+    model = CalibratedClassifierCV(SVC(), method="temperature", cv=3, ensemble=ensemble).fit(X, y)
+    _register_temperature_scaling()
+    onx = skl2onnx.to_onnx(model, initial_types=[("x", FloatTensorType([None, 5]))],
+                           options={id(model): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    labels, probabilities = onnxruntime.InferenceSession(onx.SerializeToString()).run(None, {"x": X})
+    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=ATOL)
+    assert labels.tolist() == model.predict(X).tolist()
 
 
 def test_sidecar_features_are_the_stored_ones(data, tmp_path):
