@@ -16,16 +16,15 @@ Probabilities (for soft voting and stacking) come from temperature scaling of ou
 decision values, ``CalibratedClassifierCV(SVC(), method="temperature", ensemble=False)``, on the
 same inner splits as the selection: one scalar ``T`` for all classes, so ``predict`` (the argmax
 of ``predict_proba``) keeps the SVC's ranking of the classes (its one-vs-one votes, ties broken by
-the decision values). One-vs-rest Platt scaling (``calibration=
-"sigmoid"``, the default before) fits two parameters per class on a handful of out-of-fold
-values, and with few clips per class its per-class sigmoids reorder the classes: on 400 spoken
-clips of 50 classes (8 per class; digit x speaker from FSDD, 5 grouped folds) Platt's argmax
-scored 0.748 where temperature scaling scored 0.965 (log loss 1.507 against 0.418). Where classes
-have many clips the two are close (accuracy, Platt / temperature: demo 0.722 / 0.719, spoken
-digits 0.617 / 0.631, drum kits 0.729 / 0.749; the README's measured section).
-Calibration needs no more clips per class than the selection does: the splits shrink to the
-smallest class (at least 2 clips), where a fixed ``cv=5`` failed on 8 clips per class split by
-recording.
+the decision values). One-vs-rest Platt scaling (``calibration="sigmoid"``, the default before)
+fits two parameters per class on a handful of out-of-fold values, and with few clips per class
+its per-class sigmoids reorder the classes: on 400 spoken clips of 50 classes (8 per class;
+digit x speaker from FSDD, 5 grouped folds) Platt's argmax scored 0.748 where temperature
+scaling scored 0.965 (log loss 1.507 against 0.418). Where classes have many clips the two are
+close (accuracy, Platt / temperature: demo 0.722 / 0.719, spoken digits 0.617 / 0.631, drum kits
+0.729 / 0.749; the README's measured section). Calibration needs no more clips per class than
+the selection does: the splits shrink to the smallest class (at least 2 clips), where a fixed
+``cv=5`` failed on 8 clips per class split by recording.
 """
 
 from sklearn.calibration import CalibratedClassifierCV

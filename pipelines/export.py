@@ -297,21 +297,23 @@ def _calibrated_converter(scope, operator, container):
         decision = scope.declare_local_variable("decision", operator.inputs[0].type.__class__())
         decision_op.outputs.append(decision)
         logits = decision.full_name
-        if n_classes == 2:  # skl2onnx gives (-d, d)-like two columns; scikit-learn uses d only
+        if n_classes == 2:  # column 1 is the decision d (as skl2onnx's own converter reads it)
             d = node("Gather", [logits, constant(np.array([1], dtype=np.int64), TensorProto.INT64)], axis=1)
             logits = node("Concat", [node("Neg", [d]), d], axis=1)
         scaled = node("Mul", [logits, constant(float(calibrated.calibrators[0].beta_))])
         probabilities.append(node("Softmax", [scaled], axis=1))
     total = node("Sum", probabilities) if len(probabilities) > 1 else probabilities[0]
     node("Div", [total, constant(float(len(probabilities)))], operator.outputs[1].full_name)
+    # the label output's type is the shape calculator's: int64 for numeric classes (a classifier's
+    # float classes are whole numbers: scikit-learn refuses others), else strings
     classes = np.asarray(op.classes_)
-    if np.issubdtype(classes.dtype, np.number):
+    if np.issubdtype(classes.dtype, np.number) or classes.dtype == np.bool_:
         labels, label_type = classes.astype(np.int64), TensorProto.INT64
     else:
         labels, label_type = np.array([str(c).encode() for c in classes]), TensorProto.STRING
+    classes_name = scope.get_unique_variable_name("classes")
+    container.add_initializer(classes_name, label_type, [len(labels)], labels.tolist())
     best = node("ArgMax", [operator.outputs[1].full_name], axis=1, keepdims=0)
-    container.add_initializer(classes_name := scope.get_unique_variable_name("classes"), label_type,
-                              [len(labels)], labels.tolist())
     node("Gather", [classes_name, best], operator.outputs[0].full_name, axis=0)
 
 
