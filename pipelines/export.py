@@ -33,6 +33,7 @@ import json
 import math
 import warnings
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +240,13 @@ def _register_reshaper():
                                 _reshaper_converter)
 
 
+def _node(scope, container, kind, inputs, output=None, **attrs):
+    """Add one ONNX node of ``kind`` to a skl2onnx converter's graph; its output's name (new unless given)."""
+    output = output or scope.get_unique_variable_name(kind.lower())
+    container.add_node(kind, inputs, [output], name=scope.get_unique_operator_name(kind), **attrs)
+    return output
+
+
 def _register_temperature_scaling():
     """Teach skl2onnx ``CalibratedClassifierCV(method="temperature")`` (idempotent).
 
@@ -273,10 +281,7 @@ def _calibrated_converter(scope, operator, container):
         convert_sklearn_calibrated_classifier_cv(scope, operator, container)
         return
 
-    def node(kind, inputs, output=None, **attrs):
-        output = output or scope.get_unique_variable_name(kind.lower())
-        container.add_node(kind, inputs, [output], name=scope.get_unique_operator_name(kind), **attrs)
-        return output
+    node = partial(_node, scope, container)
 
     def constant(value, dtype=TensorProto.FLOAT):
         name = scope.get_unique_variable_name("constant")
@@ -336,14 +341,9 @@ def _reshaper_converter(scope, operator, container):
     """FeatureReshaper in ONNX ops: Flatten, or ReduceMean/Min/Max over the last axis (std as numpy's, ddof 0)."""
     op = operator.raw_operator
     x, out = operator.inputs[0].full_name, operator.outputs[0].full_name
-
-    def node(kind, inputs, **attrs):
-        name = scope.get_unique_variable_name(kind.lower())
-        container.add_node(kind, inputs, [name], name=scope.get_unique_operator_name(kind), **attrs)
-        return name
-
+    node = partial(_node, scope, container)
     if op.mode == "flatten":
-        container.add_node("Flatten", [x], [out], name=scope.get_unique_operator_name("Flatten"), axis=1)
+        node("Flatten", [x], out, axis=1)
         return
     mean_kept = node("ReduceMean", [x], axes=[-1], keepdims=1)
     columns = []
@@ -356,7 +356,7 @@ def _reshaper_converter(scope, operator, container):
         else:
             value = node("ReduceMin" if stat == "min" else "ReduceMax", [x], axes=[-1], keepdims=0)
         columns.append(node("Flatten", [value], axis=1))  # (n, C, F) -> (n, C * F), as numpy's reshape
-    container.add_node("Concat", columns, [out], name=scope.get_unique_operator_name("Concat"), axis=1)
+    node("Concat", columns, out, axis=1)
 
 
 # --------------------------------------------------------------------------- torch nets
